@@ -19,5 +19,12 @@ export interface Catalog {
   /** date-based version of the list, e.g. "2026-11-01" */
   readonly version: string;
   readonly description: string;
+  /**
+   * "rules" (the default): usable as `catalog:NAME` in rules and groups; every entry is valid
+   * policy syntax. "reference": data for lint and `learn` only (e.g. `shared-hosting`, whose
+   * `*.x` entries may sit directly under a Public Suffix List entry, which the policy language
+   * refuses); a rule cannot reference it.
+   */
+  readonly usage?: "rules" | "reference";
   readonly entries: readonly CatalogEntry[];
 }

@@ -1,0 +1,266 @@
+/**
+ * lint/order — findings about rule order: rules that never decide anything (CF5001), denies
+ * overridden by earlier allows (CF5002), allows overridden by earlier denies (CF5003), and
+ * allow/deny overlaps where the later rule still decides something (CF5004). A later `any`
+ * entry is not reported as an overlap (a catch-all after exceptions is the normal shape);
+ * an earlier `any` is (an exception written after a catch-all never applies to part of it).
+ *
+ * Map: reads the per-entry results of lint/space.ts (exact coverage by the union of earlier
+ * rules); CF5004 adds a pairwise overlap index over names (exact, wildcard subtrees) and
+ * CIDRs (containment), restricted to rules whose protocols, ports and phases intersect.
+ * Pure: no I/O.
+ */
+import type { Diagnostic } from "../policy/errors.ts";
+import type { Dest, PortRange, Rule } from "../policy/ir.ts";
+import { cidrContains, networkOf } from "../policy/addr.ts";
+import { destLabel, destText, finding, listSome, ruleByOrder, ruleRef, whyFirst, type LintContext } from "./context.ts";
+import type { EntryResult, RuleResult } from "./space.ts";
+
+export function checkOrder(ctx: LintContext): Diagnostic[] {
+  return [...unreachable(ctx), ...overridden(ctx), ...overlaps(ctx)];
+}
+
+function unreachable(ctx: LintContext): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const rr of ctx.space.rules) {
+    if (!rr.dead) continue;
+    const r = rr.rule;
+    if (r.dests.length === 0) {
+      out.push(finding("CF5001", `rule '${r.name}' has no destinations, so it never decides anything`, `give rule '${r.name}' destinations or remove it`, r.pos, { rule: r.name, coveredBy: [] }));
+      continue;
+    }
+    if (rr.noCells) {
+      out.push(
+        finding("CF5001", `rule '${r.name}' matches no flow (protocol ${r.protocol} with these ports/phases), so it never decides anything`, `fix its protocol, ports or phase, or remove it`, r.pos, {
+          rule: r.name,
+          coveredBy: [],
+        }),
+      );
+      continue;
+    }
+    const by = [...new Set(rr.entries.flatMap((e) => [...e.deciders]))].sort((a, b) => a - b).map((o) => ruleByOrder(ctx.policy, o));
+    const minPrio = Math.min(...by.map((b) => b.priority));
+    out.push(
+      finding(
+        "CF5001",
+        `rule '${r.name}' never decides anything: every flow it matches is decided first by ${listSome(by.map(ruleRef), 5)}`,
+        `remove rule '${r.name}', or give it a priority below ${minPrio} if it was meant to decide these flows`,
+        r.pos,
+        { rule: r.name, coveredBy: by.map((b) => b.name) },
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * An allow that wins over a deny is a leak: reported (CF5002) wherever it takes all of a deny
+ * entry in some protocol/port/phase. A deny that wins over an allow fails closed: reported
+ * (CF5003) only when the allow entry never applies anywhere (seed 003's "approved and denied"
+ * guardrail); a port-level carve-out (deny 53 everywhere, allow a host) is CF5004's. A later
+ * `any` is a catch-all and never reported here.
+ */
+function isReportedOverride(ctx: LintContext, r: Rule, e: EntryResult): boolean {
+  if (e.dest.kind === "any") return false;
+  if (![...e.overriders].some((o) => ruleByOrder(ctx.policy, o).action !== r.action)) return false;
+  return r.action === "deny" || e.dead;
+}
+
+function overridden(ctx: LintContext): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const rr of ctx.space.rules) {
+    const r = rr.rule;
+    // by the earlier opposite-action rule that takes the entries
+    const byRule = new Map<number, Array<{ dest: Dest; where: string }>>();
+    for (const e of rr.entries) {
+      if (!isReportedOverride(ctx, r, e)) continue;
+      const opp = [...e.overriders].filter((o) => ruleByOrder(ctx.policy, o).action !== r.action);
+      const o = Math.min(...opp);
+      const list = byRule.get(o) ?? [];
+      list.push({ dest: e.dest, where: e.overriddenIn });
+      byRule.set(o, list);
+    }
+    for (const [o, items] of [...byRule].sort((a, b) => a[0] - b[0])) {
+      const a = ruleByOrder(ctx.policy, o);
+      const first = items[0];
+      if (!first) continue;
+      const one = items.length === 1;
+      const names = listSome(items.map((i) => destLabel(i.dest)));
+      const wheres = [...new Set(items.map((i) => i.where))];
+      const on = wheres.length === 1 && wheres[0] === "every port and protocol" ? "" : ` on ${wheres.join(" / ")}`;
+      const data = { rule: r.name, winner: a.name, entries: items.map((i) => destText(i.dest)), where: wheres };
+      if (r.action === "deny") {
+        out.push(
+          finding(
+            "CF5002",
+            `deny rule '${r.name}' never applies to ${names}${on}: allow rule ${ruleRef(a)} matches ${one ? "it" : "them"} first because ${whyFirst(a, r)}, so this traffic is allowed`,
+            `give '${r.name}' a priority below ${a.priority} so the deny comes first, or remove ${one ? "the destination" : "these destinations"} from '${a.name}'`,
+            first.dest.pos,
+            data,
+          ),
+        );
+      } else {
+        out.push(
+          finding(
+            "CF5003",
+            `${names} ${one ? "is" : "are"} allowed by '${r.name}' and denied by ${ruleRef(a)}${on}; the deny wins because ${whyFirst(a, r)}, so the allow never applies there`,
+            `decide which list ${one ? "it belongs" : "they belong"} to: remove ${one ? "it" : "them"} from '${r.name}', or from the deny rule '${a.name}'`,
+            first.dest.pos,
+            data,
+          ),
+        );
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- CF5004 overlaps
+
+interface Indexed {
+  readonly rr: RuleResult;
+  readonly dest: Dest;
+}
+
+function parentsOf(name: string): string[] {
+  const out: string[] = [];
+  let i = name.indexOf(".");
+  while (i !== -1) {
+    out.push(name.slice(i + 1));
+    i = name.indexOf(".", i + 1);
+  }
+  return out;
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}
+
+function portsIntersect(a: readonly PortRange[] | null, b: readonly PortRange[] | null): boolean {
+  if (a === null || b === null) return true;
+  return a.some((x) => b.some((y) => x.from <= y.to && y.from <= x.to));
+}
+
+export function boxesIntersect(a: Rule, b: Rule): boolean {
+  if (a.protocol !== "any" && b.protocol !== "any" && a.protocol !== b.protocol) return false;
+  if (a.phases !== null && b.phases !== null && !a.phases.some((p) => b.phases?.includes(p))) return false;
+  const icmpOnly = (r: Rule): boolean => r.protocol === "icmp";
+  if ((icmpOnly(a) && b.ports !== null) || (icmpOnly(b) && a.ports !== null)) return false;
+  return portsIntersect(a.ports, b.ports);
+}
+
+function overlaps(ctx: LintContext): Diagnostic[] {
+  const exact = new Map<string, Indexed[]>();
+  const wild = new Map<string, Indexed[]>();
+  /** entries strictly inside `*.key` */
+  const below = new Map<string, Indexed[]>();
+  const nets = new Map<string, Indexed[]>();
+  const sorted: Indexed[] = [];
+  /** `any` entries overlap the later entries they cover (an exception written after a catch-all) */
+  const anys: Indexed[] = [];
+  const hasBoth = ctx.policy.rules.some((r) => r.action === "allow") && ctx.policy.rules.some((r) => r.action === "deny");
+  if (!hasBoth) return [];
+  for (const rr of ctx.space.rules) {
+    for (const e of rr.entries) {
+      if (e.dead) continue;
+      const it = { rr, dest: e.dest };
+      const d = e.dest;
+      if (d.kind === "domain") {
+        push(exact, d.name, it);
+        for (const p of parentsOf(d.name)) push(below, p, it);
+      } else if (d.kind === "wildcard") {
+        push(wild, d.suffix, it);
+        for (const p of parentsOf(d.suffix)) push(below, p, it);
+      } else if (d.kind === "cidr") {
+        push(nets, d.cidr.text, it);
+        sorted.push(it);
+      } else anys.push(it);
+    }
+  }
+  const cidrOf = (i: Indexed): { family: 4 | 6; addr: bigint; prefix: number; text: string } => {
+    if (i.dest.kind !== "cidr") throw new Error("not a cidr");
+    return i.dest.cidr;
+  };
+  sorted.sort((a, b) => {
+    const x = cidrOf(a);
+    const y = cidrOf(b);
+    return x.family - y.family || (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : x.prefix - y.prefix);
+  });
+
+  const candidates = (d: Dest): Indexed[] => {
+    switch (d.kind) {
+      case "any":
+        return [];
+      case "domain":
+        return [...anys, ...(exact.get(d.name) ?? []), ...parentsOf(d.name).flatMap((p) => wild.get(p) ?? [])];
+      case "wildcard":
+        return [...anys, ...(wild.get(d.suffix) ?? []), ...(below.get(d.suffix) ?? []), ...parentsOf(d.suffix).flatMap((p) => wild.get(p) ?? [])];
+      case "cidr": {
+        const c0 = d.cidr;
+        const out: Indexed[] = ctx.space.anyCidrs.some((a) => a.family === c0.family && (cidrContains(a, c0) || cidrContains(c0, a))) ? [...anys] : [];
+        const bits = d.cidr.family === 4 ? 32 : 128;
+        for (let p = 0; p <= d.cidr.prefix; p++) out.push(...(nets.get(networkOf({ family: d.cidr.family, value: d.cidr.addr }, p).text) ?? []));
+        // contained networks: binary search the first with addr >= d.addr, scan while inside
+        let lo = 0;
+        let hi = sorted.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          const m = sorted[mid];
+          const c = m ? cidrOf(m) : undefined;
+          if (c && (c.family < d.cidr.family || (c.family === d.cidr.family && c.addr < d.cidr.addr))) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let i = lo; i < sorted.length; i++) {
+          const s = sorted[i];
+          if (!s) break;
+          const c = cidrOf(s);
+          if (c.family !== d.cidr.family || !cidrContains(d.cidr, { ...c })) {
+            if (c.family !== d.cidr.family || c.addr > d.cidr.addr + ((1n << BigInt(bits - d.cidr.prefix)) - 1n)) break;
+            continue;
+          }
+          if (c.prefix > d.cidr.prefix) out.push(s);
+        }
+        return out;
+      }
+      default: {
+        const never: never = d;
+        throw new Error(`unhandled dest ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const pairs = new Map<string, { a: Rule; b: Rule; items: Array<{ mine: Dest; theirs: Dest }> }>();
+  for (const rr of ctx.space.rules) {
+    const b = rr.rule;
+    for (const e of rr.entries) {
+      // dead entries are CF5001's, overridden ones CF5002/CF5003's
+      if (e.dead || isReportedOverride(ctx, b, e)) continue;
+      for (const c of candidates(e.dest)) {
+        const a = c.rr.rule;
+        if (a.order >= b.order || a.action === b.action || !boxesIntersect(a, b)) continue;
+        const key = `${a.order}:${b.order}`;
+        let p = pairs.get(key);
+        if (!p) pairs.set(key, (p = { a, b, items: [] }));
+        p.items.push({ mine: e.dest, theirs: c.dest });
+      }
+    }
+  }
+  const out: Diagnostic[] = [];
+  for (const { a, b, items } of pairs.values()) {
+    const first = items[0];
+    if (!first) continue;
+    const shown = items.map((i) => (destText(i.mine) === destText(i.theirs) ? destText(i.mine) : `${destText(i.mine)} / ${destText(i.theirs)}`));
+    out.push(
+      finding(
+        "CF5004",
+        `${listSome(shown)}: ${b.action} rule '${b.name}' overlaps ${a.action} rule ${ruleRef(a)}; '${a.name}' wins the overlap (${a.action}) because ${whyFirst(a, b)}`,
+        `if '${b.name}' should decide the overlap, give it a priority below ${a.priority}; otherwise nothing to change`,
+        first.mine.pos,
+        { rule: b.name, winner: a.name, entries: items.map((i) => ({ entry: destText(i.mine), overlaps: destText(i.theirs) })) },
+      ),
+    );
+  }
+  return out;
+}

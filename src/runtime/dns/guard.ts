@@ -1,0 +1,506 @@
+/**
+ * runtime/dns/guard — the agent's only resolver: answers only names some active allow rule
+ * can reach, and opens the firewall for exactly what it answered before the client sees it.
+ *
+ * Map, per query (UDP or TCP):
+ *   bytes -> rate limit per client -> codec.parseQuery (malformed: FORMERR/REFUSED/drop)
+ *   -> `use-application-dns.net`: NXDOMAIN (browsers keep DoH off)
+ *   -> decider.decideName(name, phase): an enforced deny is REFUSED and never reaches an
+ *      upstream (no tunnel through the guard); monitor mode answers and logs "would deny"
+ *   -> names not listed exactly by an allow rule: exfiltration heuristics (heuristics.ts)
+ *   -> cache (TTL) or upstream.ts -> answer.ts (CNAME chain, rebinding filter, HTTPS/SVCB)
+ *   -> programmer.program(grants, addresses): the kernel holds the elements, or SERVFAIL
+ *   -> reply, and one FlowEvent on the sink and the `clawfence:flow` channel.
+ *
+ * Fail closed: any error between the decision and the reply is SERVFAIL; nothing is answered
+ * unless its addresses are programmed. Bounded: per-client token buckets (bounded client
+ * table), cache entries, TCP connections and their buffers, upstream questions in flight.
+ *
+ * Factory, no singletons: policy, decider, programmer, sink and clock are injected.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { createServer, type Server, type Socket as TcpSocket } from "node:net";
+import type { Answer } from "dns-packet";
+import type { Decision } from "../../match/decision.ts";
+import type { Decider } from "../../match/decide.ts";
+import type { Grant } from "../../compile/nftables/layout.ts";
+import type { Policy, Upstream } from "../../policy/ir.ts";
+import { formatIp, parseIp } from "../../policy/addr.ts";
+import { compileSpecialCheck } from "../../match/special.ts";
+import { emitFlow, type EventSink, type FlowEvent } from "../events.ts";
+import type { SetProgrammer } from "../nft/programmer.ts";
+import { ageRecords, shapeAnswer, type ShapedAnswer } from "./answer.ts";
+import { EDNS_UDP_SIZE, encodeReply, frame, frameAt, MAX_MESSAGE, parseQuery, type RcodeName, typeName } from "./codec.ts";
+import { checkName, checkTxt, createUniqueNameCounter, DEFAULT_HEURISTICS, type HeuristicHit, type HeuristicsConfig } from "./heuristics.ts";
+import { createUpstreamClient, type UpstreamClient } from "./upstream.ts";
+import { RuntimeError } from "../errors.ts";
+
+/**
+ * The part of match/decide.ts's Decider the guard uses: `decideName` says whether a name may
+ * be answered; `decideAddress` gives, per answer address, the exact grants to open (a CIDR
+ * rule in front of the name's rule, or a special-purpose address, changes them).
+ */
+export type NameDecider = Pick<Decider, "decideName" | "decideAddress">;
+type GuardDecision = Decision & { readonly grants: readonly Grant[] };
+
+export interface GuardLimits {
+  /** queries per second per client (token bucket refill), default 50000 */
+  readonly ratePerClient?: number;
+  /** bucket size, default 100000 */
+  readonly burst?: number;
+  /** clients tracked at once, default 4096 (the least recently seen is forgotten) */
+  readonly maxClients?: number;
+  /** cached answers, default 10000 */
+  readonly cacheEntries?: number;
+  readonly maxTcpConnections?: number;
+  /** a TCP connection idle this long is closed, default 10 s */
+  readonly tcpIdleMs?: number;
+  /** longest TTL handed out, cached or programmed, default 86400 s */
+  readonly maxTtl?: number;
+  /** longest a negative answer is cached, default 300 s */
+  readonly maxNegativeTtl?: number;
+  readonly upstreamTimeoutMs?: number;
+}
+
+export interface DnsGuardOptions {
+  readonly listen: { readonly address: string; readonly port: number };
+  readonly policy: Policy;
+  readonly decider: NameDecider;
+  /** resolved upstreams (the policy's `dns.upstreams`, or the system's when that is null) */
+  readonly upstreams: readonly Upstream[];
+  readonly programmer: SetProgrammer;
+  readonly sink: EventSink;
+  /** wall clock in milliseconds (Date.now in production; tests drive it) */
+  readonly clock: { now(): number };
+  readonly heuristics?: Partial<HeuristicsConfig>;
+  readonly phase?: string;
+  readonly limits?: GuardLimits;
+  /** sandbox id copied into events */
+  readonly sandbox?: string;
+}
+
+export interface GuardStats {
+  queries: number;
+  answered: number;
+  refused: number;
+  servfail: number;
+  malformed: number;
+  rateLimited: number;
+  cacheHits: number;
+  upstreamQueries: number;
+  programmed: number;
+}
+
+export interface DnsGuard {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** where the guard listens (ports resolved when `listen.port` was 0) */
+  addresses(): { readonly udp: { address: string; port: number }; readonly tcp: { address: string; port: number } };
+  /** move to a later phase (enforcement only moves forward; the caller checks the order) */
+  setPhase(phase: string): void;
+  stats(): Readonly<GuardStats>;
+  /** answer one query (the UDP and TCP servers use it; exposed for tests and benchmarks) */
+  handle(msg: Uint8Array, client: string, transport: "udp" | "tcp"): Promise<Buffer | null>;
+}
+
+/** The canary domain: NXDOMAIN tells browsers the network does not want DoH. */
+export const DOH_CANARY = "use-application-dns.net";
+
+interface CacheEntry {
+  readonly shaped: ShapedAnswer;
+  readonly storedAt: number;
+  readonly expiresAt: number;
+}
+
+export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
+  const limits = o.limits ?? {};
+  const rate = limits.ratePerClient ?? 50_000;
+  const burst = limits.burst ?? 100_000;
+  const maxClients = limits.maxClients ?? 4096;
+  const cacheEntries = limits.cacheEntries ?? 10_000;
+  const maxTcp = limits.maxTcpConnections ?? 256;
+  const tcpIdleMs = limits.tcpIdleMs ?? 10_000;
+  const maxTtl = limits.maxTtl ?? 86_400;
+  const maxNegTtl = limits.maxNegativeTtl ?? 300;
+  const heur: HeuristicsConfig = { ...DEFAULT_HEURISTICS, ...o.heuristics };
+  const counter = createUniqueNameCounter(heur);
+  const special = compileSpecialCheck(o.policy.internal);
+  const minTtl = o.policy.dns.minTtl;
+  let phase = o.phase;
+
+  // names listed exactly by some allow rule carry no free-form data: heuristics skip them
+  const exactNames = new Set<string>();
+  for (const r of o.policy.rules) if (r.action === "allow") for (const d of r.dests) if (d.kind === "domain") exactNames.add(d.name);
+  const ruleMode = new Map(o.policy.rules.map((r) => [r.name, r.mode]));
+
+  const stats: GuardStats = { queries: 0, answered: 0, refused: 0, servfail: 0, malformed: 0, rateLimited: 0, cacheHits: 0, upstreamQueries: 0, programmed: 0 };
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  // memos of pure functions (decider, name heuristics) so cache hits skip them; bounded, and
+  // dropped on a phase change
+  const memoSize = limits.cacheEntries ?? 10_000;
+  const nameMemo = new Map<string, { decision: GuardDecision; hit: HeuristicHit | null }>();
+  const addrMemo = new Map<string, GuardDecision["grants"]>();
+  const remember = <V>(m: Map<string, V>, k: string, v: V): V => {
+    if (m.size >= memoSize) m.clear();
+    m.set(k, v);
+    return v;
+  };
+  const cache = new Map<string, CacheEntry>();
+  let upstream: UpstreamClient | null = null;
+  let udp: Socket | null = null;
+  let tcp: Server | null = null;
+  const tcpConns = new Set<TcpSocket>();
+
+  function allowRate(client: string, now: number): boolean {
+    let b = buckets.get(client);
+    if (b === undefined) {
+      if (buckets.size >= maxClients) {
+        const oldest = buckets.keys().next();
+        if (!oldest.done) buckets.delete(oldest.value);
+      }
+      b = { tokens: burst, at: now };
+    } else buckets.delete(client); // re-insert: Map order = least recently seen first
+    b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    buckets.set(client, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  function cacheGet(key: string, now: number): CacheEntry | null {
+    const e = cache.get(key);
+    if (e === undefined) return null;
+    if (e.expiresAt <= now) {
+      cache.delete(key);
+      return null;
+    }
+    return e;
+  }
+
+  function cachePut(key: string, shaped: ShapedAnswer, now: number): void {
+    const negative = shaped.rcode === "NXDOMAIN" || shaped.answers.length === 0;
+    if (shaped.rcode !== "NOERROR" && shaped.rcode !== "NXDOMAIN") return;
+    const ttl = negative ? Math.min(shaped.ttl, maxNegTtl) : shaped.ttl;
+    if (ttl <= 0) return;
+    if (cache.size >= cacheEntries) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    cache.set(key, { shaped, storedAt: now, expiresAt: now + ttl * 1000 });
+  }
+
+  async function handle(msg: Uint8Array, client: string, transport: "udp" | "tcp"): Promise<Buffer | null> {
+    const t0 = performance.now();
+    const now = o.clock.now();
+    stats.queries++;
+    const clientIp = client.startsWith("[") ? client.slice(1, client.indexOf("]")) : client.slice(0, client.lastIndexOf(":"));
+    if (!allowRate(clientIp, now)) {
+      stats.rateLimited++;
+      return null;
+    }
+    const parsed = parseQuery(msg);
+    if (!parsed.ok) {
+      if (parsed.action === "drop") {
+        stats.malformed++;
+        return null;
+      }
+      stats.malformed++;
+      const name = parsed.question?.qnameRaw.toLowerCase() ?? null;
+      event({ now, t0, name, qtype: parsed.question?.qtype ?? null, client, transport, decision: malformed(), rcode: parsed.rcode, detail: parsed.why });
+      return encodeReply({ id: parsed.id, rd: parsed.rd, rcode: parsed.rcode, question: parsed.question, edns: false }, null);
+    }
+    const q = parsed.query;
+    const udpLimit = transport === "tcp" ? null : q.edns ? Math.min(Math.max(q.edns.udpSize, 512), EDNS_UDP_SIZE) : 512;
+    const reply = (rcode: RcodeName, answers: readonly Answer[] = [], authorities: readonly Answer[] = []): Buffer =>
+      encodeReply({ id: q.id, rd: q.rd, rcode, question: q, answers, authorities, edns: q.edns !== null }, udpLimit);
+
+    if (q.qclass !== 1) {
+      stats.refused++;
+      event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision: malformed(), rcode: "REFUSED", detail: `class ${q.qclass}` });
+      return reply("REFUSED");
+    }
+    if (q.qname === "") {
+      stats.refused++;
+      event({ now, t0, name: ".", qtype: q.qtype, client, transport, decision: { verdict: "deny", enforced: true, rule: "default", reason: "default-deny" }, rcode: "REFUSED" });
+      return reply("REFUSED");
+    }
+    if (q.qname === DOH_CANARY) {
+      event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision: { verdict: "deny", enforced: true, rule: "default", reason: "default-deny" }, rcode: "NXDOMAIN", detail: "DoH canary: browsers keep DNS-over-HTTPS off" });
+      stats.answered++;
+      return reply("NXDOMAIN");
+    }
+
+    let decision: GuardDecision;
+    const memoKey = `${q.qname}|${q.qtype}`;
+    let memo = nameMemo.get(memoKey);
+    try {
+      memo ??= remember(nameMemo, memoKey, {
+        decision: o.decider.decideName(q.qname, phase),
+        hit: exactNames.has(q.qname) ? null : checkName(q.qname, q.qtype, heur),
+      });
+      decision = memo.decision;
+    } catch (err) {
+      stats.refused++;
+      event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision: malformed(), rcode: "REFUSED", detail: `undecidable name: ${err instanceof Error ? err.message : String(err)}` });
+      return reply("REFUSED");
+    }
+    if (decision.verdict === "deny" && decision.enforced) {
+      stats.refused++;
+      event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision, rcode: "REFUSED" });
+      return reply("REFUSED");
+    }
+
+    // exfiltration heuristics, before anything reaches an upstream
+    const checked = !exactNames.has(q.qname);
+    let hit: HeuristicHit | null = checked ? (memo.hit ?? counter.observe(q.qname, now)) : null;
+    const exfil = (_h: HeuristicHit): GuardDecision => ({
+      verdict: "deny",
+      enforced: decision.verdict === "allow" ? (ruleMode.get(decision.rule) ?? o.policy.mode) !== "monitor" : decision.enforced,
+      rule: decision.rule,
+      reason: "dns-exfiltration",
+      grants: decision.grants,
+    });
+    if (hit !== null) {
+      const d = exfil(hit);
+      if (d.enforced) {
+        stats.refused++;
+        event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision: d, rcode: "REFUSED", detail: `${hit.check}: ${hit.detail}` });
+        return reply("REFUSED");
+      }
+    }
+
+    // answer: cache or upstream
+    const key = `${q.qname}|${q.qtype}|${q.cd ? 1 : 0}`;
+    let entry = cacheGet(key, now);
+    let elapsed = 0;
+    if (entry !== null) {
+      stats.cacheHits++;
+      // round up: the TTL handed out must never outlast what was programmed for it
+      elapsed = Math.ceil((now - entry.storedAt) / 1000);
+    } else {
+      try {
+        upstream ??= createUpstreamClient({ upstreams: o.upstreams, ...(limits.upstreamTimeoutMs !== undefined ? { timeoutMs: limits.upstreamTimeoutMs } : {}) });
+        stats.upstreamQueries++;
+        const r = await upstream.resolve(q.qname, q.qtype, q.cd);
+        const grants = decision.grants;
+        const shaped = shapeAnswer(r.packet, {
+          qname: q.qname,
+          qtype: q.qtype,
+          isSpecial: special,
+          parseIp,
+          maxTtl,
+          hintKnown: (ip) => o.programmer.holds(grants, formatIp(ip)),
+        });
+        if (shaped.problem !== null) throw new RuntimeError("CF_RUNTIME_DNS_ANSWER", shaped.problem, "the upstream's answer is broken; nothing was answered");
+        entry = { shaped, storedAt: now, expiresAt: now };
+        cachePut(key, shaped, now);
+      } catch (err) {
+        stats.servfail++;
+        event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision, rcode: "SERVFAIL", detail: err instanceof Error ? err.message : String(err) });
+        return reply("SERVFAIL");
+      }
+    }
+    const shaped = entry.shaped;
+
+    if (checked && hit === null && q.qtype === 16) {
+      const strings = shaped.answers.filter((a) => a.type === "TXT").flatMap((a) => txtStrings((a as { data?: unknown }).data));
+      hit = checkTxt(strings, heur);
+      if (hit !== null) {
+        const d = exfil(hit);
+        if (d.enforced) {
+          stats.refused++;
+          event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision: d, rcode: "REFUSED", detail: `${hit.check}: ${hit.detail}` });
+          return reply("REFUSED");
+        }
+      }
+    }
+
+    const answers = ageRecords(shaped.answers, elapsed);
+    const authorities = ageRecords(shaped.authorities, elapsed);
+    const addrs = shaped.addresses.map((a) => {
+      const ip = parseIp(a.ip);
+      return { ip: ip ? formatIp(ip) : a.ip, family: a.family, ttl: Math.max(0, a.ttl - elapsed) };
+    });
+    if (decision.verdict === "allow" && decision.grants.length > 0 && addrs.length > 0) {
+      try {
+        const entries = addrs.flatMap((a) => {
+          const ip = parseIp(a.ip);
+          if (ip === null) return [];
+          const k = `${q.qname}|${a.ip}`;
+          const grants = addrMemo.get(k) ?? remember(addrMemo, k, o.decider.decideAddress(q.qname, ip, phase).grants);
+          return [{ grants, address: a }];
+        });
+        stats.programmed += await o.programmer.program(entries, minTtl);
+      } catch (err) {
+        stats.servfail++;
+        event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision, rcode: "SERVFAIL", answers: [], detail: `set programming failed: ${err instanceof Error ? err.message : String(err)}` });
+        return reply("SERVFAIL");
+      }
+    }
+    const rcode = (["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR", "NOTIMP"] as const).find((r) => r === shaped.rcode) ?? "SERVFAIL";
+    stats.answered++;
+    const final = hit !== null ? exfil(hit) : decision;
+    event({
+      now,
+      t0,
+      name: q.qname,
+      qtype: q.qtype,
+      client,
+      transport,
+      decision: final,
+      rcode,
+      answers: addrs.map((a) => a.ip),
+      removed: shaped.removed,
+      detail: hit !== null ? `${hit.check}: ${hit.detail}` : shaped.removed.length > 0 ? "special-purpose addresses removed from the answer" : undefined,
+    });
+    return reply(rcode, answers, authorities);
+  }
+
+  function malformed(): GuardDecision {
+    return { verdict: "deny", enforced: true, rule: "default", reason: "malformed", grants: [] };
+  }
+
+  function event(e: {
+    now: number;
+    t0: number;
+    name: string | null;
+    qtype: number | null;
+    client: string;
+    transport: "udp" | "tcp";
+    decision: Decision;
+    rcode: string;
+    answers?: readonly string[];
+    removed?: readonly string[];
+    detail?: string | undefined;
+  }): void {
+    const ev: FlowEvent = {
+      ts: new Date(e.now).toISOString(),
+      kind: "dns",
+      name: e.name,
+      dst_ip: null,
+      dst_port: null,
+      proto: e.transport,
+      verdict: e.decision.verdict,
+      enforced: e.decision.enforced,
+      rule: e.decision.rule,
+      reason: e.decision.reason,
+      ...(e.qtype !== null ? { qtype: typeName(e.qtype) } : {}),
+      rcode: e.rcode,
+      client: e.client,
+      ...(e.answers ? { answers: e.answers } : {}),
+      ...(e.removed && e.removed.length > 0 ? { removed: e.removed } : {}),
+      ...(e.detail !== undefined ? { detail: e.detail } : {}),
+      latency_ms: Math.round((performance.now() - e.t0) * 1000) / 1000,
+      policy_hash: o.policy.hash,
+      ...(o.sandbox !== undefined ? { sandbox: o.sandbox } : {}),
+    };
+    emitFlow(o.sink, ev);
+  }
+
+  function onTcp(sock: TcpSocket): void {
+    if (tcpConns.size >= maxTcp) {
+      sock.destroy();
+      return;
+    }
+    tcpConns.add(sock);
+    sock.setTimeout(tcpIdleMs, () => sock.destroy());
+    const client = `${sock.remoteFamily === "IPv6" ? `[${sock.remoteAddress}]` : sock.remoteAddress}:${sock.remotePort}`;
+    let buf: Buffer = Buffer.alloc(0);
+    let pending = 0;
+    sock.on("data", (d: Buffer) => {
+      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+      if (buf.length > MAX_MESSAGE + 2 + 64 * 1024) return void sock.destroy();
+      let off = 0;
+      for (;;) {
+        const f = frameAt(buf, off);
+        if (f === null) break;
+        off = f.next;
+        if (pending >= 32) return void sock.destroy(); // pipelining bound
+        pending++;
+        void handle(f.msg, client, "tcp").then(
+          (r) => {
+            pending--;
+            if (r !== null && !sock.destroyed) sock.write(frame(r));
+          },
+          () => {
+            pending--;
+            sock.destroy();
+          },
+        );
+      }
+      buf = off === 0 ? buf : buf.subarray(off);
+    });
+    sock.on("error", () => {});
+    sock.on("close", () => tcpConns.delete(sock));
+  }
+
+  const family = o.listen.address.includes(":") ? 6 : 4;
+
+  return {
+    async start() {
+      const u = createSocket({ type: family === 6 ? "udp6" : "udp4" });
+      u.on("message", (m, rinfo) => {
+        const client = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
+        void handle(m, client, "udp").then(
+          (r) => {
+            if (r !== null) u.send(r, rinfo.port, rinfo.address);
+          },
+          () => {
+            /* handle() answers errors itself; a throw here is a bug, and the client times out (fail closed) */
+          },
+        );
+      });
+      u.on("error", () => {});
+      await new Promise<void>((resolve, reject) => {
+        u.once("error", reject);
+        u.bind(o.listen.port, o.listen.address, () => {
+          u.off("error", reject);
+          resolve();
+        });
+      });
+      udp = u;
+      const t = createServer({ pauseOnConnect: false }, onTcp);
+      await new Promise<void>((resolve, reject) => {
+        t.once("error", reject);
+        // the same port as UDP, so port 0 yields one port for both
+        t.listen(u.address().port, o.listen.address, () => {
+          t.off("error", reject);
+          resolve();
+        });
+      });
+      tcp = t;
+    },
+    async close() {
+      const u = udp;
+      const t = tcp;
+      udp = null;
+      tcp = null;
+      if (u) await new Promise<void>((r) => u.close(() => r()));
+      for (const s of tcpConns) s.destroy();
+      if (t) await new Promise<void>((r) => t.close(() => r()));
+      await upstream?.close();
+      upstream = null;
+    },
+    addresses() {
+      const ua = udp?.address();
+      const ta = tcp?.address();
+      if (!ua || !ta || typeof ta === "string") throw new RuntimeError("CF_RUNTIME_DNS_NOT_STARTED", "the DNS guard is not listening", "call start() first");
+      return { udp: { address: ua.address, port: ua.port }, tcp: { address: ta.address, port: ta.port } };
+    },
+    setPhase(p) {
+      phase = p;
+      nameMemo.clear();
+      addrMemo.clear();
+    },
+    stats: () => ({ ...stats }),
+    handle,
+  };
+}
+
+function txtStrings(data: unknown): Uint8Array[] {
+  if (Array.isArray(data)) return data.map((d) => (typeof d === "string" ? Buffer.from(d) : d instanceof Uint8Array ? d : Buffer.alloc(0)));
+  if (typeof data === "string") return [Buffer.from(data)];
+  if (data instanceof Uint8Array) return [data];
+  return [];
+}

@@ -1,0 +1,126 @@
+/**
+ * runtime/sandbox/netns — the sandbox's network: a namespace joined to ours by a veth pair.
+ *
+ * Map: `claimSlot` reserves a /30 from the address pool (an O_EXCL file per slot in the state
+ * directory, so concurrent `clawfence run`s never share one); `createSandboxNet` makes the
+ * namespace `cf-<id>`, the veth pair (host side `cfh<id>` here, sandbox side `eth0` there),
+ * addresses and the default route inside; `destroySandboxNet` removes them (deleting the
+ * namespace deletes its veth end, which deletes ours). IPv6 inside the sandbox is switched off
+ * at the interface (no address, no route, and the firewall drops it too).
+ * Does not touch the firewall (runtime/sandbox/firewall.ts) and never changes anything in
+ * the namespace we run in except the host-side veth and its address.
+ */
+import { open, unlink, mkdir, writeFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { execTool } from "../exec.ts";
+import { RuntimeError } from "../errors.ts";
+
+export interface AddressPool {
+  /** network address of the pool as a 32-bit number */
+  readonly base: number;
+  readonly prefix: number;
+  readonly text: string;
+}
+
+export interface SandboxNet {
+  readonly id: string;
+  readonly ns: string;
+  readonly hostIf: string;
+  readonly sandboxIf: "eth0";
+  readonly hostAddr: string;
+  readonly sandboxAddr: string;
+  readonly slot: number;
+}
+
+export const DEFAULT_POOL = "100.127.0.0/16";
+
+export function parsePool(text: string): AddressPool {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text.trim());
+  const parts = m ? m.slice(1, 5).map(Number) : [];
+  const prefix = m ? Number(m[5]) : NaN;
+  if (!m || parts.some((p) => p > 255) || !(prefix >= 8 && prefix <= 29)) {
+    throw new RuntimeError("CF_RUNTIME_POOL", `address pool '${text}' is not an IPv4 network from /8 to /29`, "give a pool such as 100.127.0.0/16 (each sandbox takes a /30)", 2);
+  }
+  const base = (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  if ((base & ~mask) >>> 0 !== 0) {
+    throw new RuntimeError("CF_RUNTIME_POOL", `address pool '${text}' has host bits set`, "write the network address, e.g. 100.127.0.0/16", 2);
+  }
+  return { base, prefix, text };
+}
+
+function ipText(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
+export function slotAddresses(pool: AddressPool, slot: number): { hostAddr: string; sandboxAddr: string } {
+  const net = pool.base + slot * 4;
+  return { hostAddr: ipText(net + 1), sandboxAddr: ipText(net + 2) };
+}
+
+/** Reserve a free /30 of the pool; the returned release() frees it. */
+export async function claimSlot(stateDir: string, pool: AddressPool, id: string): Promise<{ slot: number; release: () => Promise<void> }> {
+  const dir = join(stateDir, "slots");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const count = 2 ** (32 - pool.prefix) / 4;
+  const start = Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const slot = (start + i) % count;
+    const file = join(dir, `${pool.text.replace("/", "_")}-${slot}`);
+    try {
+      const fh = await open(file, "wx", 0o600);
+      await fh.writeFile(id);
+      await fh.close();
+      return { slot, release: () => unlink(file).catch(() => undefined) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  throw new RuntimeError("CF_RUNTIME_POOL_FULL", `every /30 of the address pool ${pool.text} is in use`, "run 'clawfence cleanup' to remove leftovers, or give a larger pool with --pool", 3);
+}
+
+export function netNames(id: string): { ns: string; hostIf: string } {
+  return { ns: `cf-${id}`, hostIf: `cfh${id}` };
+}
+
+export async function createSandboxNet(id: string, pool: AddressPool, slot: number): Promise<SandboxNet> {
+  const { ns, hostIf } = netNames(id);
+  const { hostAddr, sandboxAddr } = slotAddresses(pool, slot);
+  const tmpIf = `cfs${id}`;
+  await execTool("ip", ["netns", "add", ns]);
+  try {
+    await execTool("ip", ["link", "add", hostIf, "type", "veth", "peer", "name", tmpIf, "netns", ns]);
+    // no IPv6 on the host-side link either: nothing to reach over link-local v6
+    await writeFile(`/proc/sys/net/ipv6/conf/${hostIf}/disable_ipv6`, "1").catch(() => undefined);
+    await execTool("ip", ["addr", "add", `${hostAddr}/30`, "dev", hostIf]);
+    await execTool("ip", ["link", "set", hostIf, "up"]);
+    const script = [
+      `link set lo up`,
+      `link set ${tmpIf} name eth0`,
+      `addr add ${sandboxAddr}/30 dev eth0`,
+      `link set eth0 up`,
+      `route add default via ${hostAddr} dev eth0`,
+    ].join("\n");
+    await execTool("ip", ["-n", ns, "-batch", "-"], { input: `${script}\n` });
+    // IPv6 off inside: the sandbox gets no v6 address or route (PRODUCT.md section 6: blocked entirely)
+    await execTool("ip", ["netns", "exec", ns, "sh", "-c", "for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 > \"$f\"; done"]);
+  } catch (e) {
+    await execTool("ip", ["netns", "del", ns]).catch(() => undefined);
+    throw e;
+  }
+  return { id, ns, hostIf, sandboxIf: "eth0", hostAddr, sandboxAddr, slot };
+}
+
+export async function destroySandboxNet(id: string): Promise<void> {
+  const { ns, hostIf } = netNames(id);
+  await execTool("ip", ["netns", "del", ns]).catch(() => undefined);
+  await execTool("ip", ["link", "del", hostIf]).catch(() => undefined);
+  await rm(`/etc/netns/${ns}`, { recursive: true, force: true });
+}
+
+/** Files `ip netns exec` binds over /etc inside the sandbox (resolv.conf pointing at the guard). */
+export async function writeNetnsEtc(ns: string, files: Readonly<Record<string, string>>): Promise<void> {
+  const dir = `/etc/netns/${ns}`;
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text, { mode: 0o644 });
+}

@@ -1,0 +1,53 @@
+/**
+ * Golden files for the Linux backends: every conformance case (and the presets, once the
+ * policy loader can read them) compiled to nftables, iptables, ip6tables and hosts, compared
+ * byte for byte with test/golden/<backend>/<case>.txt. Regenerate with UPDATE_GOLDEN=1 and
+ * review the diff: a golden change is a change of what users load into their kernel.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BACKENDS } from "../../../src/compile/index.ts";
+import { CASES } from "../../../src/compile/conformance.ts";
+import { UnsupportedFeature, type TargetName } from "../../../src/compile/backend.ts";
+
+const MINE: readonly TargetName[] = ["nftables", "iptables", "ip6tables", "hosts"];
+const update = process.env["UPDATE_GOLDEN"] === "1";
+
+export function slug(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
+}
+
+function render(target: TargetName, c: (typeof CASES)[number]): string {
+  const backend = BACKENDS[target];
+  if (!backend) throw new Error(`no backend ${target}`);
+  try {
+    const out = backend.compile(c.policy, c.opts ?? {});
+    return out.text + (out.notes.length ? `\n# notes:\n${out.notes.map((n) => `#   ${n}\n`).join("")}` : "");
+  } catch (e) {
+    if (e instanceof UnsupportedFeature) return `# UnsupportedFeature ${e.code}: ${e.message}\n# rule: ${e.rule}\n# fix: ${e.fix}\n`;
+    throw e;
+  }
+}
+
+for (const target of MINE) {
+  void describe(`golden ${target}`, () => {
+    const dir = join(import.meta.dirname, "../../golden", target);
+    for (const c of CASES) {
+      void it(c.name, () => {
+        const file = join(dir, `${slug(c.name)}.txt`);
+        const got = render(target, c);
+        if (update) {
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(file, got);
+        }
+        assert.ok(existsSync(file), `missing golden ${file}: run with UPDATE_GOLDEN=1 and review it`);
+        assert.equal(got, readFileSync(file, "utf8"));
+      });
+    }
+  });
+}
