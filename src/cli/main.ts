@@ -10,6 +10,7 @@
  */
 import { CliError, type CliIo, type Command } from "./errors.ts";
 import { PolicyError, formatDiagnostic } from "../policy/errors.ts";
+import { RuntimeError } from "../runtime/errors.ts";
 
 export const COMMANDS: Readonly<Record<string, string>> = {
   check: "validate a policy and report findings",
@@ -67,7 +68,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 }
 
 export function reportFailure(e: unknown, io: CliIo): number {
-  if (e instanceof CliError) {
+  if (e instanceof CliError || e instanceof RuntimeError) {
     io.stderr.write(`clawfence: error ${e.code}: ${e.message}\n  fix: ${e.fix}\n`);
     return e.exit;
   }

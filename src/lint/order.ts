@@ -12,7 +12,7 @@
  */
 import type { Diagnostic } from "../policy/errors.ts";
 import type { Dest, PortRange, Rule } from "../policy/ir.ts";
-import { cidrContains, networkOf } from "../policy/addr.ts";
+import { cidrContains } from "../policy/addr.ts";
 import { destLabel, destText, finding, listSome, ruleByOrder, ruleRef, whyFirst, type LintContext } from "./context.ts";
 import type { EntryResult, RuleResult } from "./space.ts";
 
@@ -120,16 +120,7 @@ function overridden(ctx: LintContext): Diagnostic[] {
 interface Indexed {
   readonly rr: RuleResult;
   readonly dest: Dest;
-}
-
-function parentsOf(name: string): string[] {
-  const out: string[] = [];
-  let i = name.indexOf(".");
-  while (i !== -1) {
-    out.push(name.slice(i + 1));
-    i = name.indexOf(".", i + 1);
-  }
-  return out;
+  readonly entry: EntryResult;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -152,77 +143,55 @@ export function boxesIntersect(a: Rule, b: Rule): boolean {
 }
 
 function overlaps(ctx: LintContext): Diagnostic[] {
-  const exact = new Map<string, Indexed[]>();
-  const wild = new Map<string, Indexed[]>();
-  /** entries strictly inside `*.key` */
-  const below = new Map<string, Indexed[]>();
-  const nets = new Map<string, Indexed[]>();
-  const sorted: Indexed[] = [];
-  /** `any` entries overlap the later entries they cover (an exception written after a catch-all) */
-  const anys: Indexed[] = [];
   const hasBoth = ctx.policy.rules.some((r) => r.action === "allow") && ctx.policy.rules.some((r) => r.action === "deny");
   if (!hasBoth) return [];
+  // Names and networks either nest or are disjoint, so every overlap is found from its
+  // narrower side: for each entry, look up the entries that contain it.
+  const exact = new Map<string, Indexed[]>();
+  const wild = new Map<string, Indexed[]>();
+  const nets = new Map<string, Indexed[]>();
+  const netPrefixes = { 4: new Set<number>(), 6: new Set<number>() };
+  const anys: Indexed[] = [];
+  const netKey = (family: 4 | 6, addr: bigint, prefix: number): string => `${family}/${prefix}/${(addr >> BigInt((family === 4 ? 32 : 128) - prefix)).toString(16)}`;
   for (const rr of ctx.space.rules) {
     for (const e of rr.entries) {
       if (e.dead) continue;
-      const it = { rr, dest: e.dest };
+      const it = { rr, dest: e.dest, entry: e };
       const d = e.dest;
-      if (d.kind === "domain") {
-        push(exact, d.name, it);
-        for (const p of parentsOf(d.name)) push(below, p, it);
-      } else if (d.kind === "wildcard") {
-        push(wild, d.suffix, it);
-        for (const p of parentsOf(d.suffix)) push(below, p, it);
-      } else if (d.kind === "cidr") {
-        push(nets, d.cidr.text, it);
-        sorted.push(it);
+      if (d.kind === "domain") push(exact, d.name, it);
+      else if (d.kind === "wildcard") push(wild, d.suffix, it);
+      else if (d.kind === "cidr") {
+        push(nets, netKey(d.cidr.family, d.cidr.addr, d.cidr.prefix), it);
+        netPrefixes[d.cidr.family].add(d.cidr.prefix);
       } else anys.push(it);
     }
   }
-  const cidrOf = (i: Indexed): { family: 4 | 6; addr: bigint; prefix: number; text: string } => {
-    if (i.dest.kind !== "cidr") throw new Error("not a cidr");
-    return i.dest.cidr;
-  };
-  sorted.sort((a, b) => {
-    const x = cidrOf(a);
-    const y = cidrOf(b);
-    return x.family - y.family || (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : x.prefix - y.prefix);
-  });
+  const prefixes = { 4: [...netPrefixes[4]].sort((x, y) => x - y), 6: [...netPrefixes[6]].sort((x, y) => x - y) };
 
-  const candidates = (d: Dest): Indexed[] => {
+  /** entries containing `d` (itself included when indexed) */
+  const containers = (d: Dest, visit: (c: Indexed) => void): void => {
+    const each = (l: readonly Indexed[] | undefined): void => {
+      if (l) for (const c of l) visit(c);
+    };
     switch (d.kind) {
       case "any":
-        return [];
+        return;
       case "domain":
-        return [...anys, ...(exact.get(d.name) ?? []), ...parentsOf(d.name).flatMap((p) => wild.get(p) ?? [])];
-      case "wildcard":
-        return [...anys, ...(wild.get(d.suffix) ?? []), ...(below.get(d.suffix) ?? []), ...parentsOf(d.suffix).flatMap((p) => wild.get(p) ?? [])];
+      case "wildcard": {
+        const name = d.kind === "domain" ? d.name : d.suffix;
+        each(anys);
+        each(d.kind === "domain" ? exact.get(name) : wild.get(name));
+        for (let i = name.indexOf("."); i !== -1; i = name.indexOf(".", i + 1)) each(wild.get(name.slice(i + 1)));
+        return;
+      }
       case "cidr": {
         const c0 = d.cidr;
-        const out: Indexed[] = ctx.space.anyCidrs.some((a) => a.family === c0.family && (cidrContains(a, c0) || cidrContains(c0, a))) ? [...anys] : [];
-        const bits = d.cidr.family === 4 ? 32 : 128;
-        for (let p = 0; p <= d.cidr.prefix; p++) out.push(...(nets.get(networkOf({ family: d.cidr.family, value: d.cidr.addr }, p).text) ?? []));
-        // contained networks: binary search the first with addr >= d.addr, scan while inside
-        let lo = 0;
-        let hi = sorted.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          const m = sorted[mid];
-          const c = m ? cidrOf(m) : undefined;
-          if (c && (c.family < d.cidr.family || (c.family === d.cidr.family && c.addr < d.cidr.addr))) lo = mid + 1;
-          else hi = mid;
+        if (ctx.space.anyCidrs.some((a) => a.family === c0.family && (cidrContains(a, c0) || cidrContains(c0, a)))) each(anys);
+        for (const p of prefixes[c0.family]) {
+          if (p > c0.prefix) break;
+          each(nets.get(netKey(c0.family, c0.addr, p)));
         }
-        for (let i = lo; i < sorted.length; i++) {
-          const s = sorted[i];
-          if (!s) break;
-          const c = cidrOf(s);
-          if (c.family !== d.cidr.family || !cidrContains(d.cidr, { ...c })) {
-            if (c.family !== d.cidr.family || c.addr > d.cidr.addr + ((1n << BigInt(bits - d.cidr.prefix)) - 1n)) break;
-            continue;
-          }
-          if (c.prefix > d.cidr.prefix) out.push(s);
-        }
-        return out;
+        return;
       }
       default: {
         const never: never = d;
@@ -231,32 +200,43 @@ function overlaps(ctx: LintContext): Diagnostic[] {
     }
   };
 
-  const pairs = new Map<string, { a: Rule; b: Rule; items: Array<{ mine: Dest; theirs: Dest }> }>();
+  /** `mine`: the later rule's entry, `theirs`: the earlier rule's, `overlap`: the narrower of the two */
+  const pairs = new Map<string, { a: Rule; b: Rule; items: Array<{ mine: Dest; theirs: Dest; overlap: Dest }> }>();
+  const reported = (rr: RuleResult, e: EntryResult): boolean => e.dead || isReportedOverride(ctx, rr.rule, e);
+  const add = (a: Rule, b: Rule, mine: Dest, theirs: Dest, overlap: Dest): void => {
+    const key = `${a.order}:${b.order}`;
+    let p = pairs.get(key);
+    if (!p) pairs.set(key, (p = { a, b, items: [] }));
+    p.items.push({ mine, theirs, overlap });
+  };
   for (const rr of ctx.space.rules) {
-    const b = rr.rule;
     for (const e of rr.entries) {
-      // dead entries are CF5001's, overridden ones CF5002/CF5003's
-      if (e.dead || isReportedOverride(ctx, b, e)) continue;
-      for (const c of candidates(e.dest)) {
-        const a = c.rr.rule;
-        if (a.order >= b.order || a.action === b.action || !boxesIntersect(a, b)) continue;
-        const key = `${a.order}:${b.order}`;
-        let p = pairs.get(key);
-        if (!p) pairs.set(key, (p = { a, b, items: [] }));
-        p.items.push({ mine: e.dest, theirs: c.dest });
-      }
+      if (e.dead) continue;
+      const inner = rr.rule;
+      containers(e.dest, (c) => {
+        const outer = c.rr.rule;
+        if (outer.order === inner.order || outer.action === inner.action || !boxesIntersect(outer, inner)) return;
+        const equal = destText(c.dest) === destText(e.dest);
+        if (outer.order < inner.order) {
+          // the contained entry is the later one (B): skip when CF5001-CF5003 report it
+          if (!reported(rr, e)) add(outer, inner, e.dest, c.dest, e.dest);
+        } else if (!equal && c.dest.kind !== "any") {
+          // the containing entry is the later one (B); equal pairs are found from the other side
+          if (!reported(c.rr, c.entry)) add(inner, outer, c.dest, e.dest, e.dest);
+        }
+      });
     }
   }
   const out: Diagnostic[] = [];
   for (const { a, b, items } of pairs.values()) {
     const first = items[0];
     if (!first) continue;
-    const shown = items.map((i) => (destText(i.mine) === destText(i.theirs) ? destText(i.mine) : `${destText(i.mine)} / ${destText(i.theirs)}`));
+    const shown = [...new Set(items.map((i) => destText(i.overlap)))];
     out.push(
       finding(
         "CF5004",
-        `${listSome(shown)}: ${b.action} rule '${b.name}' overlaps ${a.action} rule ${ruleRef(a)}; '${a.name}' wins the overlap (${a.action}) because ${whyFirst(a, b)}`,
-        `if '${b.name}' should decide the overlap, give it a priority below ${a.priority}; otherwise nothing to change`,
+        `${listSome(shown)}: matched by ${b.action} rule '${b.name}' and by ${a.action} rule ${ruleRef(a)}; '${a.name}' wins (${a.action}) because ${whyFirst(a, b)}`,
+        `if '${b.name}' should decide ${shown.length === 1 ? "it" : "them"}, give it a priority below ${a.priority}; otherwise nothing to change`,
         first.mine.pos,
         { rule: b.name, winner: a.name, entries: items.map((i) => ({ entry: destText(i.mine), overlaps: destText(i.theirs) })) },
       ),

@@ -224,15 +224,6 @@ function networksOf(c: Cidr): Cidr[] {
   return [c, { family: 6, addr: MAPPED | c.addr, prefix: c.prefix + 96, text: `::ffff:${c.text}` }];
 }
 
-/** Proper parent names of `name`: a.b.c -> b.c, c. */
-function* parents(name: string): Generator<string> {
-  let i = name.indexOf(".");
-  while (i !== -1) {
-    yield name.slice(i + 1);
-    i = name.indexOf(".", i + 1);
-  }
-}
-
 // ---------------------------------------------------------------- analysis
 
 export function analyze(policy: Policy): Space {
@@ -271,60 +262,59 @@ export function analyze(policy: Policy): Space {
     return out;
   };
 
+  // every rule's box (protocol, ports, phases), known before the pass so masks have a fixed size
   const boxes = new Map<string, Box>();
   const boxList: Box[] = [];
-  const boxOf = (r: Rule, cells: readonly number[]): Box => {
+  const ruleCells: number[][] = [];
+  const ruleBox: Box[] = [];
+  for (const r of policy.rules) {
+    const cells = cellsOfRule(r);
     const key = `${r.protocol}|${r.ports === null ? "*" : r.ports.map((p) => `${p.from}-${p.to}`).join(",")}|${r.phases === null ? "*" : [...r.phases].sort().join(",")}`;
     let b = boxes.get(key);
     if (!b) {
       const m = new Uint8Array(nCells);
       for (const c of cells) m[c] = 1;
-      b = { id: boxList.length, cells: m, acc: { allow: newAcc(), deny: newAcc() } };
+      b = { id: boxList.length, cells: m };
       boxes.set(key, b);
       boxList.push(b);
     }
-    return b;
+    ruleCells.push(cells);
+    ruleBox.push(b);
+  }
+  const keyOf = (b: Box, a: Action): number => b.id * 2 + (a === "deny" ? 1 : 0);
+  const maskOf = (bs: readonly Box[], actions: readonly Action[]): Uint8Array => {
+    const m = new Uint8Array(boxList.length * 2);
+    for (const b of bs) for (const a of actions) m[keyOf(b, a)] = 1;
+    return m;
   };
 
-  const query = (t: Target, accs: readonly Acc[], stopEarly: boolean): Decided => {
+  const names = new NameIndex();
+  const v4 = new RecordTrie();
+  const v6 = new RecordTrie();
+
+  const query = (t: Target, mask: Uint8Array, stopEarly: boolean): Decided => {
     const out: Decided = { owners: new Set(), uncovered: false };
-    const names = (): number => {
-      let m = INF;
-      for (const a of accs) {
-        m = Math.min(m, a.names.any);
-        if (t.kind === "domain") {
-          m = Math.min(m, a.names.exact.get(t.name) ?? INF);
-          for (const p of parents(t.name)) m = Math.min(m, a.names.wild.get(p) ?? INF);
-        } else if (t.kind === "wildcard") {
-          m = Math.min(m, a.names.wild.get(t.suffix) ?? INF);
-          for (const p of parents(t.suffix)) m = Math.min(m, a.names.wild.get(p) ?? INF);
-        }
-      }
-      return m;
-    };
     const addr = (c: Cidr, w: Uint32Array): void => {
-      const r = decideNetwork(
-        accs.map((a) => (c.family === 4 ? a.v4 : a.v6)),
-        w,
-        c.prefix,
-        stopEarly,
-      );
+      const r = (c.family === 4 ? v4 : v6).decide(w, c.prefix, mask, stopEarly);
       for (const o of r.owners) out.owners.add(o);
       if (r.uncovered) out.uncovered = true;
     };
     switch (t.kind) {
       case "domain":
       case "wildcard": {
-        const m = names();
+        const m = names.decide(t, mask);
         if (m === INF) out.uncovered = true;
         else out.owners.add(m);
         return out;
       }
       case "cidr":
-        for (const n of networksOf(t.cidr)) addr(n, wordsOf(n));
+        for (const n of networksOf(t.cidr)) {
+          addr(n, wordsOf(n));
+          if (stopEarly && out.uncovered) return out;
+        }
         return out;
       case "any": {
-        const m = names();
+        const m = names.decide(t, mask);
         if (m === INF) {
           out.uncovered = true;
           if (stopEarly) return out;
@@ -342,20 +332,18 @@ export function analyze(policy: Policy): Space {
     }
   };
 
-  const insert = (t: Target, acc: Acc, owner: number): void => {
+  const insert = (t: Target, order: number, key: number): void => {
     switch (t.kind) {
       case "domain":
-        if (!acc.names.exact.has(t.name)) acc.names.exact.set(t.name, owner);
-        return;
       case "wildcard":
-        if (!acc.names.wild.has(t.suffix)) acc.names.wild.set(t.suffix, owner);
+        names.insert(t, order, key);
         return;
       case "cidr":
-        for (const n of networksOf(t.cidr)) (n.family === 4 ? acc.v4 : acc.v6).insert(wordsOf(n), n.prefix, owner);
+        for (const n of networksOf(t.cidr)) (n.family === 4 ? v4 : v6).insert(wordsOf(n), n.prefix, order, key);
         return;
       case "any":
-        if (acc.names.any === INF) acc.names.any = owner;
-        for (const { c, w } of anyWords) (c.family === 4 ? acc.v4 : acc.v6).insert(w, c.prefix, owner);
+        names.insert(t, order, key);
+        for (const { c, w } of anyWords) (c.family === 4 ? v4 : v6).insert(w, c.prefix, order, key);
         return;
       default: {
         const never: never = t;
@@ -399,16 +387,17 @@ export function analyze(policy: Policy): Space {
   };
 
   const results: RuleResult[] = [];
-  for (const rule of policy.rules) {
-    const cells = cellsOfRule(rule);
-    // group the rule's cells by the set of earlier boxes that contain them
-    const groups = new Map<string, { all: Acc[]; same: Acc[]; dns: boolean; http: boolean; cells: number[] }>();
+  policy.rules.forEach((rule, ri) => {
+    const cells = ruleCells[ri] ?? [];
+    // group the rule's cells by the set of boxes that contain them (only earlier rules have
+    // records yet, so the mask selects exactly the earlier rules that can match the cell)
+    const groups = new Map<string, { all: Uint8Array; same: Uint8Array; dns: boolean; http: boolean; cells: number[] }>();
     for (const c of cells) {
       const bs = boxList.filter((b) => b.cells[c] === 1);
       const key = bs.map((b) => b.id).join(",");
       let g = groups.get(key);
       if (!g) {
-        g = { all: bs.flatMap((b) => [b.acc.allow, b.acc.deny]), same: bs.map((b) => b.acc[rule.action]), dns: false, http: false, cells: [] };
+        g = { all: maskOf(bs, ["allow", "deny"]), same: maskOf(bs, [rule.action]), dns: false, http: false, cells: [] };
         groups.set(key, g);
       }
       g.cells.push(c);
@@ -425,13 +414,16 @@ export function analyze(policy: Policy): Space {
       const overriders = new Set<number>();
       const overriddenCells: number[] = [];
       for (const g of groups.values()) {
-        const r = query(t, g.all, false);
-        for (const o of r.owners) deciders.add(o);
+        // owners are complete only when covered, which is when they are used
+        const r = query(t, g.all, true);
         if (r.uncovered) {
           dead = false;
           if (g.dns) decidesDns = true;
           if (g.http) decidesHttp = true;
-        } else if (query(t, g.same, true).uncovered) {
+          continue;
+        }
+        for (const o of r.owners) deciders.add(o);
+        if (query(t, g.same, true).uncovered) {
           // decided earlier here, and same-action rules alone would not: opposite rules take it
           for (const o of r.owners) overriders.add(o);
           overriddenCells.push(...g.cells);
@@ -440,19 +432,19 @@ export function analyze(policy: Policy): Space {
       entries.push({ dest, dead, deciders, overriders, overriddenIn: describeCells(overriddenCells), decidesDns, decidesHttp });
     }
     results.push({ rule, noCells: cells.length === 0, dead: cells.length === 0 || entries.every((e) => e.dead), entries });
-    if (cells.length > 0) {
-      const acc = boxOf(rule, cells).acc[rule.action];
-      for (const dest of rule.dests) insert(targetOf(dest), acc, rule.order);
+    const box = ruleBox[ri];
+    if (cells.length > 0 && box) {
+      const key = keyOf(box, rule.action);
+      for (const dest of rule.dests) insert(targetOf(dest), rule.order, key);
     }
-  }
+  });
 
   const decideAt = (target: Target, proto: (typeof PROTOS)[number], port: number | null, phase: string | null): Decided => {
     const p = PROTOS.indexOf(proto);
     const ph = phase === null ? 0 : Math.max(0, phases.indexOf(phase));
     const e = p === ICMP || port === null ? 0 : elemIndex(elems, port);
     const c = cellOf(p, ph, e);
-    const accs = boxList.filter((b) => b.cells[c] === 1).flatMap((b) => [b.acc.allow, b.acc.deny]);
-    return query(target, accs, false);
+    return query(target, maskOf(boxList.filter((b) => b.cells[c] === 1), ["allow", "deny"]), false);
   };
 
   return { phases, elems, rules: results, anyCidrs, decideAt };

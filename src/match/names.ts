@@ -31,18 +31,6 @@ export interface NameIndex {
   readonly hasWildcards: boolean;
 }
 
-/**
- * Calls `visit` with the orders of each wildcard entry matching `name`: every proper suffix
- * that starts after a dot, with a non-empty label before it.
- */
-export function forEachWildcard(ix: NameIndex, name: string, visit: (orders: Int32Array) => void): void {
-  if (!ix.hasWildcards) return;
-  for (let i = name.indexOf(".", 1); i !== -1; i = name.indexOf(".", i + 1)) {
-    const l = ix.wildcard(name.slice(i + 1));
-    if (l) visit(l);
-  }
-}
-
 /** Lowercase and drop one trailing dot, without allocating when already normal. */
 export function normalizeName(name: string): string {
   let n = name;

@@ -217,7 +217,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("an allowed name is answered (after failing over a dead upstream) and its address is in the kernel set for port 443", { skip }, () => {
+void test("an allowed name is answered (after failing over a dead upstream) and its address is in the kernel set for port 443", { skip }, () => {
   const r = dig("api.example.com");
   assert.equal(r.status, "NOERROR");
   assert.deepEqual(r.answers, ["93.184.216.34"]);
@@ -234,13 +234,13 @@ test("an allowed name is answered (after failing over a dead upstream) and its a
   assert.deepEqual(e?.["answers"], ["93.184.216.34"]);
 });
 
-test("kdig over TCP gets the same answer", { skip }, () => {
+void test("kdig over TCP gets the same answer", { skip }, () => {
   const out = inNs(NS.client, "kdig", "@10.77.1.1", "+tcp", "+short", "www.example.org");
   assert.equal(out.trim(), "93.184.216.50");
   assert.ok(listSet("d1_4").some((e) => e.ip === "93.184.216.50"));
 });
 
-test("denied and unlisted names are REFUSED and never reach the upstream", { skip }, () => {
+void test("denied and unlisted names are REFUSED and never reach the upstream", { skip }, () => {
   assert.equal(dig("evil.example.com").status, "REFUSED");
   assert.equal(dig("elsewhere.example.net").status, "REFUSED");
   const log = upstreamLog();
@@ -251,7 +251,7 @@ test("denied and unlisted names are REFUSED and never reach the upstream", { ski
   assert.equal(e?.["reason"], "rule-deny");
 });
 
-test("a tunnel attempt (hundreds of encoded subdomains) never reaches the upstream's query log", { skip }, () => {
+void test("a tunnel attempt (hundreds of encoded subdomains) never reaches the upstream's query log", { skip }, () => {
   const names: string[] = [];
   for (let i = 0; i < 200; i++) {
     // base32 of random data in 40-60 character labels, as dnscat2/iodine-style tools send
@@ -271,7 +271,7 @@ test("a tunnel attempt (hundreds of encoded subdomains) never reaches the upstre
   assert.ok(exfil.every((x) => x["rule"] === "models"));
 });
 
-test("rebinding: an allowed name resolving to loopback gets an empty answer and nothing is opened", { skip }, () => {
+void test("rebinding: an allowed name resolving to loopback gets an empty answer and nothing is opened", { skip }, () => {
   const r = dig("rebind.cdn.example.net");
   assert.equal(r.status, "NOERROR");
   assert.deepEqual(r.answers, []);
@@ -280,7 +280,7 @@ test("rebinding: an allowed name resolving to loopback gets an empty answer and 
   assert.deepEqual(e?.["removed"], ["127.0.0.1"]);
 });
 
-test("an element is never shortened by a later answer with a shorter TTL, and survives a guard restart", { skip }, async () => {
+void test("an element is never shortened by a later answer with a shorter TTL, and survives a guard restart", { skip }, async () => {
   assert.deepEqual(dig("long.example.org").answers, ["93.184.216.77"]);
   const first = listSet("d1_4").find((e) => e.ip === "93.184.216.77");
   assert.ok(first && first.expiresSec > 280, `expires ${first?.expiresSec}`);
@@ -297,7 +297,7 @@ test("an element is never shortened by a later answer with a shorter TTL, and su
   assert.ok(third && third.expiresSec > 270, `a restarted guard shortened it to ${third?.expiresSec}`);
 });
 
-test("a flood of malformed packets neither crashes nor stalls the guard", { skip }, () => {
+void test("a flood of malformed packets neither crashes nor stalls the guard", { skip }, () => {
   const script = `
 const d = require("node:dgram"); const c = require("node:crypto");
 const s = d.createSocket("udp4"); let n = 0;

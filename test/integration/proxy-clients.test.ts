@@ -173,7 +173,7 @@ before(async () => {
   await startChild(NS.proxy, [process.execPath, join(HERE, "proxy-child.ts"), F.proxyCfg], /READY/);
   // dnsmasq is up once it answers
   for (let i = 0; i < 50; i++) {
-    if (spawnSync("ip", ["netns", "exec", NS.server, "sh", "-c", `exec 3<>/dev/tcp/${SERVER}/53`], { stdio: "ignore" }).status === 0) break;
+    if (spawnSync("ip", ["netns", "exec", NS.server, "bash", "-c", `exec 3<>/dev/tcp/${SERVER}/53`], { stdio: "ignore" }).status === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
 });

@@ -30,44 +30,44 @@ const cases: Array<[string, Uint8Array, string]> = [
   ["a label running past the end is FORMERR", new Uint8Array([...header(1, 0x100, 1), 10, 97, 98]), "reply FORMERR"],
   ["a label with a dot byte inside is REFUSED", new Uint8Array([...header(1, 0x100, 1), 3, 97, 46, 98, 3, 99, 111, 109, 0, 0, 1, 0, 1]), "reply REFUSED"],
   ["a label with binary bytes is REFUSED", new Uint8Array([...header(1, 0x100, 1), 2, 0xff, 0x00, 0, 0, 1, 0, 1]), "reply REFUSED"],
-  ["a name longer than 255 bytes is FORMERR", new Uint8Array([...header(1, 0x100, 1), ...Array.from({ length: 5 }, () => [63, ...new Array<number>(63).fill(97)]).flat(), 0, 0, 1, 0, 1]), "reply FORMERR"],
+  ["a name longer than 255 bytes is FORMERR", new Uint8Array([...header(1, 0x100, 1), ...Array.from({ length: 5 }, () => [63, ...Array.from({ length: 63 }, () => 97)]).flat(), 0, 0, 1, 0, 1]), "reply FORMERR"],
   ["a missing type/class is FORMERR", new Uint8Array([...header(1, 0x100, 1), 1, 97, 0, 0]), "reply FORMERR"],
-  ["a query over 4096 bytes is FORMERR", new Uint8Array([...header(1, 0x100, 1), ...new Array<number>(5000).fill(0)]), "reply FORMERR"],
+  ["a query over 4096 bytes is FORMERR", new Uint8Array([...header(1, 0x100, 1), ...Array.from({ length: 5000 }, () => 0)]), "reply FORMERR"],
 ];
 
 for (const [name, bytes, want] of cases) {
-  test(name, () => {
+  void test(name, () => {
     const r = parseQuery(bytes);
     const got = r.ok ? `ok ${r.query.qname}` : r.action === "drop" ? "drop" : `reply ${r.rcode}`;
     assert.equal(got, want);
   });
 }
 
-test("EDNS0 is read: UDP size and the DO bit", () => {
+void test("EDNS0 is read: UDP size and the DO bit", () => {
   const r = parseQuery(q("a.example", "A", { additionals: [{ type: "OPT", name: ".", udpPayloadSize: 4096, flags: dnsPacket.DNSSEC_OK } as unknown as dnsPacket.Answer] }));
   assert.ok(r.ok);
   assert.deepEqual(r.query.edns, { udpSize: 4096, do: true });
 });
 
-test("an EDNS version other than 0 is FORMERR", () => {
+void test("an EDNS version other than 0 is FORMERR", () => {
   const b = q("a.example", "A", { additionals: [{ type: "OPT", name: ".", udpPayloadSize: 1232, flags: 0, ednsVersion: 1 } as unknown as dnsPacket.Answer] });
   const r = parseQuery(b);
   assert.ok(!r.ok && r.action === "reply" && r.rcode === "FORMERR");
 });
 
-test("dns-packet refuses a self-referencing compression pointer instead of looping", () => {
+void test("dns-packet refuses a self-referencing compression pointer instead of looping", () => {
   // answer owner name points at itself (offset 29)
   const b = new Uint8Array([...header(1, 0x8180, 1, 1), 1, 97, 0, 0, 1, 0, 1, 0xc0, 29, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4]);
   const r = decodeResponse(b);
   assert.equal(r.ok, false);
 });
 
-test("dns-packet refuses a forward compression pointer (the start of a two-pointer loop)", () => {
+void test("dns-packet refuses a forward compression pointer (the start of a two-pointer loop)", () => {
   const b = new Uint8Array([...header(1, 0x8180, 1, 1), 1, 97, 0, 0, 1, 0, 1, 0xc0, 31, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 0xc0, 29]);
   assert.equal(decodeResponse(b).ok, false);
 });
 
-test("a reply larger than the client's UDP size is cut to the question with TC set", () => {
+void test("a reply larger than the client's UDP size is cut to the question with TC set", () => {
   const answers = Array.from({ length: 60 }, (_, i) => ({ type: "A" as const, name: "big.example", ttl: 60, data: `93.184.216.${i}` }));
   const out = encodeReply({ id: 9, rd: true, rcode: "NOERROR", question: { qnameRaw: "big.example", qtype: 1, qclass: 1 }, answers, edns: false }, 512);
   const p = dnsPacket.decode(out);
@@ -79,19 +79,19 @@ test("a reply larger than the client's UDP size is cut to the question with TC s
   assert.equal(dnsPacket.decode(full).answers?.length, 60);
 });
 
-test("a record dns-packet cannot encode turns the reply into SERVFAIL instead of throwing", () => {
+void test("a record dns-packet cannot encode turns the reply into SERVFAIL instead of throwing", () => {
   const out = encodeReply({ id: 9, rd: false, rcode: "NOERROR", question: { qnameRaw: "x.example", qtype: 1, qclass: 1 }, answers: [{ type: "MX", name: "x.example", data: null } as unknown as dnsPacket.Answer], edns: false }, null);
   assert.equal((dnsPacket.decode(out) as { rcode?: string }).rcode, "SERVFAIL");
 });
 
-test("HTTPS and SVCB travel as raw types and map back to their numbers", () => {
+void test("HTTPS and SVCB travel as raw types and map back to their numbers", () => {
   assert.equal(wireTypeName(65), "UNKNOWN_65");
   assert.equal(typeNumber("UNKNOWN_65"), 65);
   assert.equal(typeNumber("AAAA"), 28);
   assert.equal(typeNumber("AFSDB"), 18);
 });
 
-test("fuzz: parseQuery never throws on random bytes", () => {
+void test("fuzz: parseQuery never throws on random bytes", () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 700 }), (b) => {
       const r = parseQuery(b);
@@ -101,7 +101,7 @@ test("fuzz: parseQuery never throws on random bytes", () => {
   );
 });
 
-test("fuzz: parseQuery and decodeResponse never throw on mutated valid packets", () => {
+void test("fuzz: parseQuery and decodeResponse never throw on mutated valid packets", () => {
   const seeds = [q("api.example.com"), q("_x._tcp.example", "SRV", { additionals: [{ type: "OPT", name: ".", udpPayloadSize: 1232, flags: 0 } as unknown as dnsPacket.Answer] })];
   const resp = dnsPacket.encode({
     type: "response",
@@ -126,7 +126,7 @@ test("fuzz: parseQuery and decodeResponse never throw on mutated valid packets",
   );
 });
 
-test("fuzz: whatever parseQuery accepts can be answered", () => {
+void test("fuzz: whatever parseQuery accepts can be answered", () => {
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 12, maxLength: 300 }), (b) => {
       const r = parseQuery(b);

@@ -18,29 +18,29 @@ const cases: Array<[string, string, number, string | null]> = [
   ["a short random label is not judged by entropy", "x7k2q9.example.com", 1, null],
 ];
 for (const [name, qname, qtype, want] of cases) {
-  test(name, () => {
+  void test(name, () => {
     assert.equal(checkName(qname, qtype, C)?.check ?? null, want);
   });
 }
 
-test("entropy is bits per character", () => {
+void test("entropy is bits per character", () => {
   assert.equal(shannonEntropy(""), 0);
   assert.equal(shannonEntropy("aaaa"), 0);
   assert.equal(shannonEntropy("abcd"), 2);
 });
 
-test("the registrable domain follows the Public Suffix List", () => {
+void test("the registrable domain follows the Public Suffix List", () => {
   assert.equal(registrableDomain("a.b.example.co.uk"), "example.co.uk");
   assert.equal(subdomainPart("a.b.example.co.uk"), "ab");
   assert.equal(subdomainPart("example.co.uk"), "");
 });
 
-test("TXT answers over the size limit are data", () => {
+void test("TXT answers over the size limit are data", () => {
   assert.equal(checkTxt([new Uint8Array(300), new Uint8Array(213)], C)?.check, "txt-size");
   assert.equal(checkTxt([new Uint8Array(512)], C), null);
 });
 
-test("more distinct names under one registrable domain than the limit in the window is data, and the window slides", () => {
+void test("more distinct names under one registrable domain than the limit in the window is data, and the window slides", () => {
   const c = createUniqueNameCounter({ ...C, maxUniquePerDomain: 3, uniqueWindowSec: 10 });
   assert.equal(c.observe("a.example.com", 0), null);
   assert.equal(c.observe("b.example.com", 1000), null);
@@ -51,7 +51,7 @@ test("more distinct names under one registrable domain than the limit in the win
   assert.equal(c.observe("d.example.com", 12_000), null, "b and c left the window");
 });
 
-test("the counter's memory is bounded by maxTrackedDomains", () => {
+void test("the counter's memory is bounded by maxTrackedDomains", () => {
   const c = createUniqueNameCounter({ ...C, maxTrackedDomains: 100 });
   for (let i = 0; i < 1000; i++) c.observe(`x.d${i}.example`, i);
   assert.equal(c.size(), 100);

@@ -31,13 +31,13 @@ function setup(fail = false) {
 
 const addr = (ip: string, ttl: number) => ({ grants: [grant], address: { ip, family: 4 as const, ttl } });
 
-test("every port range of the grant becomes an element with timeout max(ttl, min_ttl)", async () => {
+void test("every port range of the grant becomes an element with timeout max(ttl, min_ttl)", async () => {
   const s = setup();
   assert.equal(await s.prog.program([addr("93.184.216.34", 2)], 5), 2);
   assert.equal(s.applied.join(""), "add element inet cf_t d0_4 { 93.184.216.34 . tcp . 443 timeout 5s }\nadd element inet cf_t d0_4 { 93.184.216.34 . tcp . 8000-8100 timeout 5s }\n");
 });
 
-test("a later answer with a shorter TTL sends nothing (the element is never shortened)", async () => {
+void test("a later answer with a shorter TTL sends nothing (the element is never shortened)", async () => {
   const s = setup();
   await s.prog.program([addr("93.184.216.34", 300)], 5);
   s.clock.t += 1000;
@@ -45,7 +45,7 @@ test("a later answer with a shorter TTL sends nothing (the element is never shor
   assert.equal(s.applied.length, 1);
 });
 
-test("a later answer that needs a longer life refreshes the element", async () => {
+void test("a later answer that needs a longer life refreshes the element", async () => {
   const s = setup();
   await s.prog.program([addr("93.184.216.34", 10)], 5);
   s.clock.t += 1000;
@@ -53,7 +53,7 @@ test("a later answer that needs a longer life refreshes the element", async () =
   assert.match(s.applied[1] ?? "", /timeout 300s/);
 });
 
-test("an answer relying on an element still on its way waits for it", async () => {
+void test("an answer relying on an element still on its way waits for it", async () => {
   const s = setup();
   s.holdOn();
   let firstDone = false;
@@ -68,13 +68,13 @@ test("an answer relying on an element still on its way waits for it", async () =
   assert.ok(firstDone && secondDone);
 });
 
-test("a failed batch is forgotten, so the next answer tries again", async () => {
+void test("a failed batch is forgotten, so the next answer tries again", async () => {
   const s = setup(true);
   await assert.rejects(s.prog.program([addr("93.184.216.34", 60)], 5));
   assert.equal(s.prog.size(), 0);
 });
 
-test("holds() knows addresses programmed for a grant's rule until they expire", async () => {
+void test("holds() knows addresses programmed for a grant's rule until they expire", async () => {
   const s = setup();
   await s.prog.program([addr("93.184.216.34", 60)], 5);
   assert.equal(s.prog.holds([grant], "93.184.216.34"), true);
@@ -83,13 +83,13 @@ test("holds() knows addresses programmed for a grant's rule until they expire", 
   assert.equal(s.prog.holds([grant], "93.184.216.34"), false);
 });
 
-test("ICMP grants go to the address-only set", async () => {
+void test("ICMP grants go to the address-only set", async () => {
   const s = setup();
   await s.prog.program([{ grants: [{ rule: "ping", order: 1, protocol: "icmp", ports: null }], address: { ip: "93.184.216.40", family: 4, ttl: 60 } }], 5);
   assert.equal(s.applied.join(""), "add element inet cf_t d1_4i { 93.184.216.40 timeout 60s }\n");
 });
 
-test("nft -j elements are read back: single ports, ranges, address-only", () => {
+void test("nft -j elements are read back: single ports, ranges, address-only", () => {
   const json = JSON.stringify({
     nftables: [
       { metainfo: {} },

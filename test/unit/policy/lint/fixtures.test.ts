@@ -47,17 +47,17 @@ const CASES: ReadonlyArray<{ fixture: string; expect: string[]; fixed: string[] 
 ];
 
 for (const c of CASES) {
-  test(`${c.fixture}.yaml reports exactly ${c.expect.join(", ")}`, () => {
+  void test(`${c.fixture}.yaml reports exactly ${c.expect.join(", ")}`, () => {
     assert.deepEqual(at(lintFixture(`${c.fixture}.yaml`)), c.expect);
   });
-  test(`${c.fixture}.fixed.yaml reports ${c.fixed.length === 0 ? "nothing" : c.fixed.join(", ")} and passes --strict`, () => {
+  void test(`${c.fixture}.fixed.yaml reports ${c.fixed.length === 0 ? "nothing" : c.fixed.join(", ")} and passes --strict`, () => {
     const ds = lintFixture(`${c.fixture}.fixed.yaml`);
     assert.deepEqual(at(ds), c.fixed);
     assert.equal(failsCheck(ds, true), false);
   });
 }
 
-test("every lint code has a triggering fixture, a fixed fixture and a case above", () => {
+void test("every lint code has a triggering fixture, a fixed fixture and a case above", () => {
   const files = new Set(readdirSync(DIR));
   for (const r of LINT_RULES) {
     const triggers = [...files].filter((f) => f.startsWith(`${r.code}_`) && !f.endsWith(".fixed.yaml"));
@@ -72,7 +72,7 @@ test("every lint code has a triggering fixture, a fixed fixture and a case above
   }
 });
 
-test("every finding carries a message, a fix and a file:line:column, and its code's severity", () => {
+void test("every finding carries a message, a fix and a file:line:column, and its code's severity", () => {
   for (const c of CASES) {
     for (const d of lintFixture(`${c.fixture}.yaml`)) {
       const rule = LINT_RULES.find((r) => r.code === d.code);
@@ -84,7 +84,7 @@ test("every finding carries a message, a fix and a file:line:column, and its cod
   }
 });
 
-test("the shadow-model example names the covering rule and says why it wins", () => {
+void test("the shadow-model example names the covering rule and says why it wins", () => {
   const [unreachable, conflict] = lintFixture("CF5003_shadow-model-allowed.yaml");
   assert.match(unreachable?.message ?? "", /rule 'allow-models' never decides anything: every flow it matches is decided first by 'shadow-model-deny'/);
   assert.match(conflict?.message ?? "", /api\.openai\.com is allowed by 'allow-models' and denied by 'shadow-model-deny' .* the deny wins because its priority 10 is lower than 100/);

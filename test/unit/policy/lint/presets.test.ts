@@ -16,7 +16,7 @@ const noFiles = (p: string): string => {
 };
 
 for (const name of Object.keys(PRESETS)) {
-  test(`preset ${name} passes check --strict`, () => {
+  void test(`preset ${name} passes check --strict`, () => {
     const { policy, info } = loadPolicyTextWithInfo(`version: 1\nname: uses-${name}\nextends: [${name}]\nrules: []\n`, "/virtual/policy.yaml", noFiles, { vars: VARS });
     const findings = lintPolicy(policy, { positions: info.positions, vars: info.vars });
     assert.equal(failsCheck(findings, true), false, findings.map(formatDiagnostic).join("\n"));

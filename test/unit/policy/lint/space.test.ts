@@ -49,19 +49,19 @@ const TABLE: ReadonlyArray<{ name: string; spec: PolicySpec; dead: string[] }> =
 ];
 
 for (const c of TABLE) {
-  test(`shadowing: ${c.name}`, () => {
+  void test(`shadowing: ${c.name}`, () => {
     assert.deepEqual(dead(c.spec), c.dead);
   });
 }
 
-test("conflict: a deny written after an allow that covers it on 443 is reported as overridden there", () => {
+void test("conflict: a deny written after an allow that covers it on 443 is reported as overridden there", () => {
   const p = policy({ rules: [allow("site", ["*.example.com"], { ports: [443], protocol: "tcp" }), deny("evil", ["evil.example.com"])] });
   const d = lintPolicy(p).filter((x) => x.code === "CF5002");
   assert.equal(d.length, 1);
   assert.match(d[0]?.message ?? "", /never applies to evil\.example\.com on tcp\/443: allow rule 'site'/);
 });
 
-test("conflict: a port-level carve-out (deny 53 everywhere, then allow a host) is an info overlap, not an error", () => {
+void test("conflict: a port-level carve-out (deny 53 everywhere, then allow a host) is an info overlap, not an error", () => {
   const p = policy({ rules: [deny("dns", ["0.0.0.0/0"], { ports: [53] }), allow("host", ["20.1.2.0/24"], { ports: [53, 443], protocol: "tcp" })] });
   assert.deepEqual(
     lintPolicy(p).map((x) => x.code),
@@ -98,11 +98,16 @@ const IPS = ["127.0.0.1", "192.168.1.1", "169.254.169.254", "::1", "fd00::1", "8
 const WITNESS_PORTS = [22, 53, 60, 80, 100, 443, 500, 5000];
 
 function universe(phases: readonly string[]): Flow[] {
+  const ip = (a: string): NonNullable<Flow["ip"]> => {
+    const v = parseIp(a);
+    if (!v) throw new Error(`bad test address ${a}`);
+    return v;
+  };
   const dests: Array<Pick<Flow, "ip" | "names">> = [
     ...NAMES.map((n) => ({ names: [n] })),
-    ...IPS.map((a) => ({ ip: parseIp(a) ?? undefined })),
-    ...NAMES.flatMap((n) => ["8.8.8.1", "10.0.0.1"].map((a) => ({ names: [n], ip: parseIp(a) ?? undefined }))),
-  ].map((d) => (d.ip === undefined ? { names: d.names ?? [] } : d));
+    ...IPS.map((a) => ({ ip: ip(a) })),
+    ...NAMES.flatMap((n) => ["8.8.8.1", "10.0.0.1"].map((a) => ({ names: [n], ip: ip(a) }))),
+  ];
   const out: Flow[] = [];
   for (const phase of phases.length > 0 ? phases : [undefined]) {
     for (const d of dests) {
@@ -143,7 +148,7 @@ const policyArb: fc.Arbitrary<PolicySpec> = fc.boolean().chain((withPhases) =>
   }),
 );
 
-test("differential: unreachable rules never decide a flow, reachable rules decide one (against decide())", () => {
+void test("differential: unreachable rules never decide a flow, reachable rules decide one (against decide())", () => {
   fc.assert(
     fc.property(policyArb, (spec) => {
       const p = policy(spec);

@@ -1,0 +1,137 @@
+/**
+ * cli/commands/run — `clawfence run --policy P [options] -- CMD [ARGS...]`: run CMD in a
+ * contained network namespace whose network is the policy. Exit status: CMD's (128+N when it
+ * died of signal N); 2 usage; 3 runtime failure before CMD started.
+ *
+ * Reads argv, loads the policy, picks the upstreams and the user, wires the flow sinks, and
+ * hands the rest to runtime/sandbox. SIGINT/SIGTERM/SIGHUP are passed on to CMD; whatever
+ * happens, the sandbox is removed before we exit.
+ */
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { CliError, type CliIo } from "../errors.ts";
+import { loadPolicyFromCli } from "../load-policy.ts";
+import { createSandbox, cleanupLeftovers, withMode } from "../../runtime/sandbox/index.ts";
+import { resolveIdentity } from "../../runtime/sandbox/identity.ts";
+import { parseHostPort, systemUpstreams } from "../../runtime/dns/serve.ts";
+import type { Upstream } from "../../policy/ir.ts";
+import { openFlowSinks } from "../flow-sinks.ts";
+
+const HELP = `usage: clawfence run --policy POLICY [--mode monitor|enforce] [--dns-upstream ADDR]...
+                     [--flows DB] [--user USER] [--phase P] [--pool CIDR] [--no-transparent]
+                     [--quiet] [--var k=v]... -- CMD [ARGS...]
+
+Runs CMD in its own network namespace: its only resolver is clawfence's DNS guard, its proxy
+variables point at clawfence's proxy, and the kernel lets through only what the policy allows.
+Needs root (namespaces, nftables); CMD itself runs unprivileged (--user, or the sudo user).
+Denied attempts are printed on stderr (--quiet: not) and every decision goes to --flows DB.
+`;
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const dd = argv.indexOf("--");
+  const own = dd >= 0 ? argv.slice(0, dd) : argv;
+  const cmd = dd >= 0 ? argv.slice(dd + 1) : [];
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...own],
+      options: {
+        policy: { type: "string" },
+        mode: { type: "string" },
+        "dns-upstream": { type: "string", multiple: true },
+        flows: { type: "string" },
+        user: { type: "string" },
+        phase: { type: "string" },
+        pool: { type: "string" },
+        name: { type: "string" },
+        "no-transparent": { type: "boolean", default: false },
+        quiet: { type: "boolean", default: false },
+        var: { type: "string", multiple: true },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence run --help'");
+  }
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.policy) throw new CliError("CF_USAGE_ARGS", "--policy is required", "clawfence run --policy policy.yaml -- CMD");
+  if (cmd.length === 0 || cmd[0] === undefined) throw new CliError("CF_USAGE_ARGS", "no command to run", "put the command after --, e.g. clawfence run --policy p.yaml -- curl https://example.com");
+  const mode = values.mode;
+  if (mode !== undefined && mode !== "monitor" && mode !== "enforce") throw new CliError("CF_USAGE_ARGS", `--mode '${mode}' is not monitor or enforce`, "use --mode monitor or --mode enforce");
+  if (process.getuid?.() !== 0) throw new CliError("CF_USAGE_ROOT", "clawfence run needs root to create namespaces and firewall rules", "run it with sudo; the command itself still runs as you", 2);
+
+  const overrides = parseVars(values.var ?? []);
+  const policy = withMode(loadPolicyFromCli(values.policy, io, { overrides }), mode);
+  if (values.phase !== undefined && !policy.phases.includes(values.phase)) {
+    throw new CliError("CF_USAGE_PHASE", `phase '${values.phase}' is not declared in the policy (phases: ${policy.phases.join(", ") || "none"})`, "pass one of the policy's phases, or drop --phase");
+  }
+  const upstreams = pickUpstreams(values["dns-upstream"] ?? [], policy.dns.upstreams);
+  const user = resolveIdentity(values.user, io.env);
+
+  await cleanupLeftovers(io.env); // a crashed run's namespace, tables and slot
+  const sinks = await openFlowSinks({ db: values.flows, quiet: values.quiet, stderr: io.stderr, policy });
+  let sandbox;
+  try {
+    sandbox = await createSandbox({
+      policy,
+      ...(values.name !== undefined ? { name: values.name } : {}),
+      upstreams,
+      user,
+      ...(values.phase !== undefined ? { phase: values.phase } : {}),
+      ...(values.pool !== undefined ? { pool: values.pool } : {}),
+      transparent: !values["no-transparent"],
+      sink: sinks.sink,
+      env: io.env,
+      ...(sinks.packetLog ? { packetLog: sinks.packetLog } : {}),
+    });
+  } catch (e) {
+    await sinks.close();
+    throw e;
+  }
+  const forward = (sig: NodeJS.Signals): void => sandbox.signal(sig);
+  const sigs: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of sigs) process.on(s, forward);
+  try {
+    const [file, ...args] = cmd;
+    return await sandbox.run(file ?? "", args);
+  } finally {
+    for (const s of sigs) process.off(s, forward);
+    await sandbox.close();
+    await sinks.close();
+  }
+}
+
+function parseVars(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new CliError("CF_USAGE_ARGS", `--var '${kv}' is not NAME=VALUE`, "write --var name=value");
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+function pickUpstreams(flags: readonly string[], fromPolicy: readonly Upstream[] | null): Upstream[] {
+  if (flags.length > 0) {
+    return flags.map((t) => {
+      const u = parseHostPort(t, 53);
+      if (!u) throw new CliError("CF_USAGE_ARGS", `--dns-upstream '${t}' is not an address[:port]`, "write e.g. --dns-upstream 10.0.0.2 or --dns-upstream [2001:db8::53]:53");
+      return u;
+    });
+  }
+  if (fromPolicy) return [...fromPolicy];
+  let text = "";
+  try {
+    text = readFileSync("/etc/resolv.conf", "utf8");
+  } catch {
+    // handled below
+  }
+  const sys = systemUpstreams(text);
+  if (sys.length === 0) throw new CliError("CF_USAGE_UPSTREAM", "no DNS upstream: the policy has no dns.upstreams and /etc/resolv.conf lists no nameserver", "set dns.upstreams in the policy or pass --dns-upstream ADDR", 2);
+  return sys;
+}
