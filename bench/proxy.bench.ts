@@ -228,7 +228,8 @@ async function main(): Promise<void> {
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     const url = `http://bulk.test:9000/bulk/${SIZE}`;
     const runs: Record<string, number[]> = { direct: [], clawfence: [], squid: [] };
-    for (let i = 0; i < 3; i++) {
+    const reps = Number(process.env["PROXY_BENCH_REPS"] ?? 3);
+    for (let i = 0; i < reps; i++) {
       runs["direct"]?.push(curl(["--resolve", `bulk.test:9000:${SERVER}`, url]));
       runs["clawfence"]?.push(curl(["-p", "-x", `http://${PROXY}:3128`, url]));
       runs["squid"]?.push(curl(["-p", "-x", `http://${PROXY}:3129`, url]));
@@ -241,6 +242,7 @@ async function main(): Promise<void> {
     emit({ metric: "CONNECT bulk throughput vs direct", value: mb(cf), unit: "MB/s", baseline: mb(direct), baseline_name: "direct (routed)", ratio: cf / direct, target: ">= 0.5x direct", pass: cf >= 0.5 * direct });
     emit({ metric: "squid CONNECT bulk throughput vs direct (context)", value: mb(sq), unit: "MB/s", baseline: mb(direct), baseline_name: "direct (routed)", ratio: sq / direct });
 
+    if (process.env["PROXY_BENCH_ONLY"] === "bulk") return;
     // ---------------------------------------------------------- connection rate
     const rate = (port: number, kind: "http" | "connect"): number => {
       const out = inNs(NS.client, "sh", "-c", `ulimit -n 65536; exec "$@"`, "sh", process.execPath, join(here, "proxy.bench.ts"), "--rate-client", PROXY, String(port), kind, "32", "4000");

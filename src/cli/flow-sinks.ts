@@ -16,11 +16,13 @@ export interface FlowSinks {
 export interface FlowSinkOptions {
   readonly db: string | undefined;
   readonly quiet: boolean;
+  /** print allowed decisions too */
+  readonly verbose?: boolean;
   readonly stderr: NodeJS.WritableStream;
   readonly policy: Policy;
 }
 
-/** `clawfence: deny tcp api.openai.com 1.2.3.4:443 rule=shadow-model-deny reason=rule-deny` */
+/** `clawfence: deny dns/udp api.openai.com 1.2.3.4:443 rule=shadow-model-deny reason=rule-deny` */
 export function denyLine(e: FlowEvent): string {
   const verdict = e.verdict === "deny" ? (e.enforced ? "deny" : "would-deny") : "allow";
   const where = [e.name, e.dst_ip !== null ? (e.dst_port !== null ? `${e.dst_ip}:${e.dst_port}` : e.dst_ip) : e.dst_port !== null ? `port ${e.dst_port}` : null].filter(Boolean).join(" ");
@@ -33,7 +35,7 @@ export async function openFlowSinks(o: FlowSinkOptions): Promise<FlowSinks> {
   if (!o.quiet) {
     sinks.push({
       emit(e) {
-        if (e.verdict === "deny") o.stderr.write(denyLine(e));
+        if (e.verdict === "deny" || o.verbose) o.stderr.write(denyLine(e));
       },
     });
   }

@@ -25,6 +25,8 @@ export interface FlowFilter {
   readonly untilMs?: number;
   /** rows with id > afterId (for following the log) */
   readonly afterId?: number;
+  /** rows with id <= throughId */
+  readonly throughId?: number;
   readonly policyHash?: string;
 }
 
@@ -89,6 +91,10 @@ export function filterSql(f: FlowFilter): SqlWhere {
   if (f.afterId !== undefined) {
     parts.push("id > ?");
     params.push(f.afterId);
+  }
+  if (f.throughId !== undefined) {
+    parts.push("id <= ?");
+    params.push(f.throughId);
   }
   return { sql: parts.length ? `WHERE ${parts.join(" AND ")}` : "", params };
 }

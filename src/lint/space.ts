@@ -84,6 +84,33 @@ class NameIndex {
     }
   }
 
+  /**
+   * Every record (order, key pairs, flattened) of an entry that covers every name of `t`
+   * (a domain, or a wildcard's subtree), looked up once so several masks can be tried.
+   */
+  covering(t: Target): number[] {
+    const out: number[] = [...this.any];
+    if (t.kind !== "domain" && t.kind !== "wildcard") return out;
+    const name = t.kind === "domain" ? t.name : t.suffix;
+    const own = t.kind === "domain" ? this.exact.get(name) : this.wild.get(name);
+    if (own) out.push(...own);
+    for (let i = name.indexOf("."); i !== -1; i = name.indexOf(".", i + 1)) {
+      const l = this.wild.get(name.slice(i + 1));
+      if (l) out.push(...l);
+    }
+    return out;
+  }
+
+  /** the first (lowest order) record whose key is in `mask` */
+  static firstOf(records: readonly number[], mask: Uint8Array): number {
+    let m = INF;
+    for (let i = 0; i + 1 < records.length; i += 2) {
+      const o = records[i] ?? INF;
+      if (o < m && mask[records[i + 1] ?? 0] === 1) m = o;
+    }
+    return m;
+  }
+
   /** first rule whose name entries cover every name of `t` (a domain, or a wildcard's subtree) */
   decide(t: Target, mask: Uint8Array): number {
     let m = NameIndex.first(this.any, mask);
@@ -386,6 +413,32 @@ export function analyze(policy: Policy): Space {
     return everywhere ? "every port and protocol" : perPhase.join("; ");
   };
 
+  /** the per-entry loop below, for names: the covering records are looked up once */
+  const nameEntry = (dest: Dest, t: Target, groupList: ReadonlyArray<{ all: Uint8Array; same: Uint8Array; dns: boolean; http: boolean; cells: number[] }>): EntryResult => {
+    const recs = names.covering(t);
+    let dead = true;
+    let decidesDns = false;
+    let decidesHttp = false;
+    const deciders = new Set<number>();
+    const overriders = new Set<number>();
+    const overriddenCells: number[] = [];
+    for (const g of groupList) {
+      const m = recs.length === 0 ? INF : NameIndex.firstOf(recs, g.all);
+      if (m === INF) {
+        dead = false;
+        if (g.dns) decidesDns = true;
+        if (g.http) decidesHttp = true;
+        continue;
+      }
+      deciders.add(m);
+      if (NameIndex.firstOf(recs, g.same) === INF) {
+        overriders.add(m);
+        overriddenCells.push(...g.cells);
+      }
+    }
+    return { dest, dead, deciders, overriders, overriddenIn: describeCells(overriddenCells), decidesDns, decidesHttp };
+  };
+
   const results: RuleResult[] = [];
   policy.rules.forEach((rule, ri) => {
     const cells = ruleCells[ri] ?? [];
@@ -405,8 +458,13 @@ export function analyze(policy: Policy): Space {
       if (httpCells.has(c)) g.http = true;
     }
     const entries: EntryResult[] = [];
+    const groupList = [...groups.values()];
     for (const dest of rule.dests) {
       const t = targetOf(dest);
+      if (t.kind === "domain" || t.kind === "wildcard") {
+        entries.push(nameEntry(dest, t, groupList));
+        continue;
+      }
       let dead = true;
       let decidesDns = false;
       let decidesHttp = false;

@@ -19,12 +19,13 @@ import { openFlowSinks } from "../flow-sinks.ts";
 
 const HELP = `usage: clawfence run --policy POLICY [--mode monitor|enforce] [--dns-upstream ADDR]...
                      [--flows DB] [--user USER] [--phase P] [--pool CIDR] [--no-transparent]
-                     [--quiet] [--var k=v]... -- CMD [ARGS...]
+                     [--quiet|--verbose] [--var k=v]... -- CMD [ARGS...]
 
 Runs CMD in its own network namespace: its only resolver is clawfence's DNS guard, its proxy
 variables point at clawfence's proxy, and the kernel lets through only what the policy allows.
 Needs root (namespaces, nftables); CMD itself runs unprivileged (--user, or the sudo user).
-Denied attempts are printed on stderr (--quiet: not) and every decision goes to --flows DB.
+Denied attempts are printed on stderr (--quiet: none, --verbose: allowed ones too), and every
+decision goes to --flows DB.
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -46,6 +47,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         name: { type: "string" },
         "no-transparent": { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -74,7 +76,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const user = resolveIdentity(values.user, io.env);
 
   await cleanupLeftovers(io.env); // a crashed run's namespace, tables and slot
-  const sinks = await openFlowSinks({ db: values.flows, quiet: values.quiet, stderr: io.stderr, policy });
+  const sinks = await openFlowSinks({ db: values.flows, quiet: values.quiet, verbose: values.verbose, stderr: io.stderr, policy });
   let sandbox;
   try {
     sandbox = await createSandbox({

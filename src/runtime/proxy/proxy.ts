@@ -132,6 +132,13 @@ interface FlowFields {
   readonly latencyMs?: number;
 }
 
+/**
+ * Stream buffer per socket direction. With the 16-64 KiB default, every 64 KiB read makes
+ * pipe() pause and resume the source (an epoll change per chunk); 1 MiB lets the kernel's
+ * reads flow. Memory is only used while a peer is slower than its sender.
+ */
+const STREAM_HWM = 1 << 20;
+
 const TLS_ACCESS_DENIED = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
 const MALFORMED: Decision = { verdict: "deny", enforced: true, rule: "default", reason: "malformed" };
 
@@ -212,7 +219,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
   function dialOne(ip: IpAddr, port: number): Promise<Dialed> {
     const real = unmapV4(ip) ?? ip;
     return new Promise((resolve) => {
-      const sock = net.connect({ host: formatIp(real), port, family: real.family, noDelay: true, allowHalfOpen: true });
+      const sock = net.connect({ host: formatIp(real), port, family: real.family, noDelay: true, allowHalfOpen: true, highWaterMark: STREAM_HWM });
       const timer = setTimeout(() => {
         sock.destroy();
         resolve({ ok: false, ip, code: "ETIMEDOUT" });
@@ -610,6 +617,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
       keepAliveTimeout: limits.idleTimeoutMs,
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.handshakeTimeoutMs / 4))),
       noDelay: true,
+      highWaterMark: STREAM_HWM,
       requireHostHeader: false,
       joinDuplicateHeaders: false,
     });
@@ -864,9 +872,9 @@ export function createProxy(opts: ProxyOptions): Proxy {
       case "transparent-http":
         return httpServer(spec);
       case "socks5":
-        return net.createServer({ allowHalfOpen: true, noDelay: true }, onSocks);
+        return net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: STREAM_HWM }, onSocks);
       case "transparent-tls":
-        return net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => onTransparentTls(spec, s));
+        return net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: STREAM_HWM }, (s) => onTransparentTls(spec, s));
       default: {
         const never: never = spec.kind;
         throw new Error(`unknown listener kind ${String(never)}`);

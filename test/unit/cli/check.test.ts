@@ -136,8 +136,8 @@ test("--var overrides a policy variable and defines a missing one", () => {
     assert.deepEqual(
       (JSON.parse(bad.stdout) as JsonReport).diagnostics.map((d) => [d.code, d.line, d.column]),
       [
-        ["CF3001", 7, 14],
-        ["CF4001", 7, 25],
+        ["CF3001", 7, 13],
+        ["CF4001", 7, 24],
       ],
     );
     const good = check(["p.yaml", "--var", "host=api.example.com", "--var=other=cdn.example.com"], dir);

@@ -18,7 +18,7 @@ import type { NftRunner } from "../../../src/runtime/nft/session.ts";
 import { createMemorySink, FLOW_CHANNEL, type FlowEvent } from "../../../src/runtime/events.ts";
 import type { Policy } from "../../../src/policy/ir.ts";
 import { allow, deny, policy as buildPolicy } from "../match/ir-builder.ts";
-import { startZoneServer, type Zone, type ZoneServer } from "./zone-server.ts";
+import { startZoneServer, type Zone, type ZoneServer } from "../../../src/runtime/demo/zone-server.ts";
 
 const ZONE: Zone = {
   "api.example.com|A": { answers: [{ type: "A", name: "api.example.com", ttl: 60, data: "93.184.216.10" }] },

@@ -254,3 +254,15 @@ test("the own file's rules decide the result's name and description only from th
   assert.equal(p.name, "valid-ordering");
   assert.equal(p.description, undefined);
 });
+
+test(
+  "PRODUCT.md's example policy loads",
+  {
+    todo: "the coding-agent preset defines a rule named shadow-model-deny, which the example defines too: unique names across extends make this CF4030 until the preset renames its rule (reported to the lead)",
+  },
+  () => {
+    const p = load("product_example.yaml", { vars: { npm_registry: "registry.example.test", debian_mirror: "deb.example.test" } });
+    assert.equal(p.name, "coding-agent");
+    assert.equal(p.rules[0]?.name, "shadow-model-deny");
+  },
+);

@@ -1,8 +1,9 @@
 /**
- * test/unit/dns/zone-server — a tiny authoritative DNS server on 127.0.0.1 for unit tests of
- * the guard: answers from a static table, logs every question it receives, truncates UDP
- * answers over 512 bytes (TC) and answers the same question in full over TCP.
- * (Integration tests use dnsmasq and unbound in namespaces instead.)
+ * runtime/demo/zone-server — a tiny authoritative DNS server: answers from a static table,
+ * logs every question it receives, truncates UDP answers over 512 bytes (TC) and answers the
+ * same question in full over TCP. It is the resolver of `clawfence demo`'s offline world and
+ * the upstream of the DNS guard's unit tests (integration tests use dnsmasq and unbound).
+ * Not a resolver for production: no recursion, no DNSSEC, no limits beyond the demo's needs.
  */
 import { createSocket } from "node:dgram";
 import { createServer, type Socket } from "node:net";
@@ -32,7 +33,7 @@ function answer(q: Packet, zone: Zone): Buffer {
   });
 }
 
-export async function startZoneServer(zone: Zone): Promise<ZoneServer> {
+export async function startZoneServer(zone: Zone, address = "127.0.0.1", port = 0): Promise<ZoneServer> {
   const log: ZoneServer["log"] = [];
   const udp = createSocket("udp4");
   udp.on("message", (m, r) => {
@@ -50,8 +51,8 @@ export async function startZoneServer(zone: Zone): Promise<ZoneServer> {
     }
     udp.send(out, r.port, r.address);
   });
-  await new Promise<void>((res) => udp.bind(0, "127.0.0.1", () => res()));
-  const port = udp.address().port;
+  await new Promise<void>((res) => udp.bind(port, address, () => res()));
+  const bound = udp.address().port;
   const conns = new Set<Socket>();
   const tcp = createServer((s) => {
     conns.add(s);
@@ -60,7 +61,13 @@ export async function startZoneServer(zone: Zone): Promise<ZoneServer> {
       buf = Buffer.concat([buf, d]);
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const len = buf.readUInt16BE(0);
-        const q = dnsPacket.decode(buf.subarray(2, 2 + len));
+        let q: Packet;
+        try {
+          q = dnsPacket.decode(buf.subarray(2, 2 + len));
+        } catch {
+          s.destroy();
+          return;
+        }
         buf = buf.subarray(2 + len);
         const qq = q.questions?.[0];
         log.push({ name: qq?.name ?? "", type: qq?.type ?? "", tcp: true });
@@ -73,9 +80,9 @@ export async function startZoneServer(zone: Zone): Promise<ZoneServer> {
     s.on("error", () => {});
     s.on("close", () => conns.delete(s));
   });
-  await new Promise<void>((res) => tcp.listen(port, "127.0.0.1", () => res()));
+  await new Promise<void>((res) => tcp.listen(bound, address, () => res()));
   return {
-    port,
+    port: bound,
     log,
     async close() {
       for (const c of conns) c.destroy();
