@@ -20,9 +20,7 @@ import { HASHED_COLUMNS, type FlowRow, type HashedColumn } from "./schema.ts";
 export type HashInput = Pick<FlowRow, HashedColumn>;
 
 export function canonicalRow(row: HashInput): string {
-  const values: unknown[] = new Array(HASHED_COLUMNS.length);
-  for (let i = 0; i < HASHED_COLUMNS.length; i++) values[i] = row[HASHED_COLUMNS[i] as HashedColumn];
-  return JSON.stringify(values);
+  return JSON.stringify(HASHED_COLUMNS.map((c) => row[c]));
 }
 
 export function rowHash(prevHash: string, row: HashInput): string {

@@ -41,7 +41,11 @@ const KNOWN = new Set([
   "policy_hash",
 ]);
 
-const str = (v: unknown): string | null => (typeof v === "string" ? v : v === undefined || v === null ? null : String(v));
+const str = (v: unknown): string | null => {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+  return v === undefined || v === null ? null : (safeJson(v) ?? null);
+};
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const int = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : null);
 const list = (v: unknown): string | null => (Array.isArray(v) ? JSON.stringify(v.map(String)) : null);

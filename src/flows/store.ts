@@ -129,7 +129,7 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
   let writeErrors = 0;
   let maxFlushMs = 0;
   let scheduled = false;
-  const values: Array<string | number | null> = new Array(HASHED_COLUMNS.length + 2);
+  const values: Array<string | number | null> = Array.from({ length: HASHED_COLUMNS.length + 2 }, () => null);
 
   /** Write up to `batchRows` queued events in one transaction. Returns false when it failed. */
   function writeBatch(): boolean {

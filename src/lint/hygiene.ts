@@ -29,7 +29,7 @@ function unusedGroups(ctx: LintContext): Diagnostic[] {
 
 function unusedVars(ctx: LintContext): Diagnostic[] {
   return (ctx.opts.vars ?? [])
-    .filter((v) => !v.used)
+    .filter((v) => !v.used && !v.pos.file.startsWith("preset:"))
     .map((v) => finding("CF5041", `variable '${v.name}' is defined but nothing uses \${${v.name}}`, `remove variable '${v.name}', or use \${${v.name}} where it was meant to go`, v.pos, { variable: v.name }));
 }
 

@@ -149,10 +149,12 @@ function overlaps(ctx: LintContext): Diagnostic[] {
   // narrower side: for each entry, look up the entries that contain it.
   const exact = new Map<string, Indexed[]>();
   const wild = new Map<string, Indexed[]>();
-  const nets = new Map<string, Indexed[]>();
+  const nets = new Map<string | number, Indexed[]>();
   const netPrefixes = { 4: new Set<number>(), 6: new Set<number>() };
   const anys: Indexed[] = [];
-  const netKey = (family: 4 | 6, addr: bigint, prefix: number): string => `${family}/${prefix}/${(addr >> BigInt((family === 4 ? 32 : 128) - prefix)).toString(16)}`;
+  // IPv4 keys are numbers (prefix * 2^32 + network bits): no bigint or string work per lookup
+  const netKey = (family: 4 | 6, addr: bigint, prefix: number): string | number =>
+    family === 4 ? prefix * 4294967296 + (prefix === 0 ? 0 : Number(addr) >>> (32 - prefix)) : `${prefix}/${(addr >> BigInt(128 - prefix)).toString(16)}`;
   for (const rr of ctx.space.rules) {
     for (const e of rr.entries) {
       if (e.dead) continue;
@@ -186,7 +188,7 @@ function overlaps(ctx: LintContext): Diagnostic[] {
       }
       case "cidr": {
         const c0 = d.cidr;
-        if (ctx.space.anyCidrs.some((a) => a.family === c0.family && (cidrContains(a, c0) || cidrContains(c0, a)))) each(anys);
+        if (anys.length > 0 && ctx.space.anyCidrs.some((a) => a.family === c0.family && (cidrContains(a, c0) || cidrContains(c0, a)))) each(anys);
         for (const p of prefixes[c0.family]) {
           if (p > c0.prefix) break;
           each(nets.get(netKey(c0.family, c0.addr, p)));

@@ -19,30 +19,53 @@ const SKIP = new Set(["pos", "sources", "vars", "hash"]);
 
 /** Deterministic JSON: sorted keys, bigint as string, undefined members dropped. */
 export function canonicalJson(value: unknown, skip: ReadonlySet<string> = SKIP): string {
-  const enc = (v: unknown): string => {
-    if (v === null) return "null";
+  // one parts array joined once: string concatenation per node is quadratic-ish on 100k entries
+  const parts: string[] = [];
+  const enc = (v: unknown): void => {
+    if (v === null || v === undefined) {
+      parts.push("null");
+      return;
+    }
     switch (typeof v) {
       case "bigint":
-        return JSON.stringify(v.toString());
+        parts.push(`"${v.toString()}"`);
+        return;
       case "string":
       case "number":
       case "boolean":
-        return JSON.stringify(v);
+        parts.push(JSON.stringify(v));
+        return;
       case "object": {
-        if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? "null" : enc(x))).join(",")}]`;
-        const keys = Object.keys(v as object)
-          .filter((k) => !skip.has(k) && (v as Record<string, unknown>)[k] !== undefined)
+        if (Array.isArray(v)) {
+          parts.push("[");
+          for (let i = 0; i < v.length; i++) {
+            if (i > 0) parts.push(",");
+            enc(v[i]);
+          }
+          parts.push("]");
+          return;
+        }
+        const obj = v as Record<string, unknown>;
+        const keys = Object.keys(obj)
+          .filter((k) => !skip.has(k) && obj[k] !== undefined)
           .sort();
-        return `{${keys.map((k) => `${JSON.stringify(k)}:${enc((v as Record<string, unknown>)[k])}`).join(",")}}`;
+        parts.push("{");
+        keys.forEach((k, i) => {
+          if (i > 0) parts.push(",");
+          parts.push(JSON.stringify(k), ":");
+          enc(obj[k]);
+        });
+        parts.push("}");
+        return;
       }
-      case "undefined":
       case "function":
       case "symbol":
-        return "null";
+        parts.push("null");
+        return;
     }
-    return "null";
   };
-  return enc(value);
+  enc(value);
+  return parts.join("");
 }
 
 export function policyHash(policy: Omit<Policy, "hash">): string {

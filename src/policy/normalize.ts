@@ -471,7 +471,7 @@ function buildRule(c: Ctx, r: RuleV1, i: number, env: RuleEnv): RuleDraft | null
           );
           return;
         }
-        dests.push(...g.group.dests);
+        for (const d of g.group.dests) dests.push(d);
         return;
       }
       case "catalog": {

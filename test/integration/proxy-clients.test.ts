@@ -192,7 +192,7 @@ after(() => {
 const opt = { skip };
 const PX = `http://${PROXY}:3128`;
 
-test("curl: a plain HTTP request through the forward proxy reaches the allowed name", opt, async () => {
+void test("curl: a plain HTTP request through the forward proxy reaches the allowed name", opt, async () => {
   const r = client("curl", ["-sS", "-x", PX, "http://allowed.test/"]);
   assert.equal(r.out, "hello http allowed.test\n", r.err);
   const e = await eventFor((x) => x.name === "allowed.test" && x.detail === "http GET");
@@ -201,7 +201,7 @@ test("curl: a plain HTTP request through the forward proxy reaches the allowed n
   assert.ok((e.bytes_down ?? 0) > 0 && (e.duration_ms ?? -1) >= 0);
 });
 
-test("curl: https through CONNECT reaches the allowed name with a verified certificate", opt, async () => {
+void test("curl: https through CONNECT reaches the allowed name with a verified certificate", opt, async () => {
   const r = client("curl", ["-sS", "--cacert", F.cert, "-x", PX, "https://allowed.test/"]);
   assert.equal(r.out, "hello https allowed.test\n", r.err);
   const e = await eventFor((x) => x.name === "allowed.test" && x.detail === "http CONNECT");
@@ -209,12 +209,12 @@ test("curl: https through CONNECT reaches the allowed name with a verified certi
   assert.ok((e.bytes_up ?? 0) > 200 && (e.bytes_down ?? 0) > 500, "TLS both ways was counted");
 });
 
-test("curl: socks5h with the name sent to the proxy reaches the allowed name", opt, () => {
+void test("curl: socks5h with the name sent to the proxy reaches the allowed name", opt, () => {
   const r = client("curl", ["-sS", "--cacert", F.cert, "-x", `socks5h://${PROXY}:1080`, "https://allowed.test/"]);
   assert.equal(r.out, "hello https allowed.test\n", r.err);
 });
 
-test("curl: a denied name gets 403 with the rule and reason headers", opt, () => {
+void test("curl: a denied name gets 403 with the rule and reason headers", opt, () => {
   const r = client("curl", ["-sS", "-D", "-", "-o", "/dev/null", "-x", PX, "http://evil.test/"]);
   assert.match(r.out, /^HTTP\/1\.1 403 /);
   assert.match(r.out, /X-Clawfence-Rule: no-evil/i);
@@ -226,7 +226,7 @@ test("curl: a denied name gets 403 with the rule and reason headers", opt, () =>
   assert.notEqual(s.status, 0, "socks refuses too");
 });
 
-test("curl: an allowed name that resolves to a metadata address is refused as special-range", opt, async () => {
+void test("curl: an allowed name that resolves to a metadata address is refused as special-range", opt, async () => {
   const r = client("curl", ["-sS", "-D", "-", "-o", "/dev/null", "-x", PX, "http://rebind.test/"]);
   assert.match(r.out, /^HTTP\/1\.1 403 /);
   assert.match(r.out, /X-Clawfence-Reason: special-range/i);
@@ -234,20 +234,20 @@ test("curl: an allowed name that resolves to a metadata address is refused as sp
   assert.equal(e.dst_ip, "169.254.169.254");
 });
 
-test("curl: a literal address in hex is decided as that address, not as a name", opt, async () => {
+void test("curl: a literal address in hex is decided as that address, not as a name", opt, async () => {
   const r = client("curl", ["-sS", "-D", "-", "-o", "/dev/null", "-x", PX, "http://0x0a580202/"]);
   assert.match(r.out, /^HTTP\/1\.1 403 /);
   assert.match(r.out, /X-Clawfence-Reason: default-deny/i);
   await eventFor((x) => x.dst_ip === SERVER && x.rule === "default" && x.name === null);
 });
 
-test("curl: CONNECT to an allowed name on a port no rule allows gets 403", opt, () => {
+void test("curl: CONNECT to an allowed name on a port no rule allows gets 403", opt, () => {
   const r = client("curl", ["-sS", "--cacert", F.cert, "-x", PX, "https://allowed.test:8443/"]);
   assert.notEqual(r.status, 0);
   assert.match(r.err, /403/);
 });
 
-test("node fetch with NODE_USE_ENV_PROXY goes through the proxy", opt, () => {
+void test("node fetch with NODE_USE_ENV_PROXY goes through the proxy", opt, () => {
   const env = { NODE_USE_ENV_PROXY: "1", HTTPS_PROXY: PX, HTTP_PROXY: PX, NODE_EXTRA_CA_CERTS: F.cert };
   const ok = client(process.execPath, ["-e", "fetch('https://allowed.test/').then(r => r.text()).then(t => process.stdout.write(t), e => { console.error(e.cause ?? e); process.exit(3); })"], env);
   assert.equal(ok.out, "hello https allowed.test\n", ok.err);
@@ -255,7 +255,7 @@ test("node fetch with NODE_USE_ENV_PROXY goes through the proxy", opt, () => {
   assert.equal(no.status, 3, "fetch to a denied name fails");
 });
 
-test("git over https through the proxy lists and clones the repository", opt, async () => {
+void test("git over https through the proxy lists and clones the repository", opt, async () => {
   const cfg = ["-c", `http.proxy=${PX}`];
   const ls = client("git", [...cfg, "ls-remote", "https://git.test/repo.git"], { GIT_SSL_CAINFO: F.cert });
   assert.equal(ls.status, 0, ls.err);
@@ -267,7 +267,7 @@ test("git over https through the proxy lists and clones the repository", opt, as
   await eventFor((x) => x.name === "git.test" && x.verdict === "allow");
 });
 
-test("openssl s_client: a ClientHello naming another host than the CONNECT is refused as sni-mismatch", opt, async () => {
+void test("openssl s_client: a ClientHello naming another host than the CONNECT is refused as sni-mismatch", opt, async () => {
   const bad = client("openssl", ["s_client", "-proxy", `${PROXY}:3128`, "-connect", "allowed.test:443", "-servername", "other.test", "-CAfile", F.cert], {}, "");
   assert.match(bad.out, /no peer certificate available/);
   const e = await eventFor((x) => x.reason === "sni-mismatch" && x.name === "allowed.test");
@@ -278,7 +278,7 @@ test("openssl s_client: a ClientHello naming another host than the CONNECT is re
   assert.match(good.out, /Verify return code: 0 \(ok\)/, good.err);
 });
 
-test("transparent TLS: a redirected connection goes to the SNI name's checked address, not where the client aimed", opt, async () => {
+void test("transparent TLS: a redirected connection goes to the SNI name's checked address, not where the client aimed", opt, async () => {
   const r = client("curl", ["-sS", "--cacert", F.cert, "--resolve", `allowed.test:443:${DECOY}`, "https://allowed.test/"]);
   assert.equal(r.out, "hello https allowed.test\n", r.err);
   const e = await eventFor((x) => x.detail === "transparent-tls" && x.name === "allowed.test");
@@ -288,14 +288,14 @@ test("transparent TLS: a redirected connection goes to the SNI name's checked ad
   await eventFor((x) => x.detail?.startsWith("transparent-tls") === true && x.name === "evil.test" && x.verdict === "deny");
 });
 
-test("transparent HTTP: the Host header decides a redirected plain request", opt, () => {
+void test("transparent HTTP: the Host header decides a redirected plain request", opt, () => {
   const r = client("curl", ["-sS", "--resolve", `allowed.test:80:${DECOY}`, "http://allowed.test/"]);
   assert.equal(r.out, "hello http allowed.test\n", r.err);
   const no = client("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--resolve", `evil.test:80:${SERVER}`, "http://evil.test/"]);
   assert.equal(no.out, "403");
 });
 
-test("without the proxy the client reaches nothing (the proxy ns does not forward)", opt, () => {
+void test("without the proxy the client reaches nothing (the proxy ns does not forward)", opt, () => {
   const r = client("curl", ["-sS", "--max-time", "2", `http://${SERVER}:9/`]);
   assert.notEqual(r.status, 0);
 });

@@ -110,8 +110,14 @@ export function parsePcapHeader(buf: Buffer): PcapHeader {
 }
 
 export interface PcapDecoder {
-  /** Feed bytes; returns the records completed by them. Throws a fatal NflogParseError once the stream is unusable (and again on every later push). */
+  /**
+   * Feed bytes; returns the records completed by them. When the stream breaks, the records
+   * before the break are still returned and `failure()` says why; a push with nothing to
+   * return, and every later push, throws the fatal NflogParseError.
+   */
   push(chunk: Buffer): PcapRecord[];
+  /** the fatal error that stopped the stream, or null */
+  failure(): NflogParseError | null;
   /** the global header, once read */
   header(): PcapHeader | null;
   /** bytes held back waiting for the rest of a record */
@@ -156,13 +162,15 @@ export function createPcapDecoder(): PcapDecoder {
     } catch (e) {
       broken = e instanceof NflogParseError ? e : new NflogParseError("CF_NFLOG_PCAP_MAGIC", String(e), true);
       buf = Buffer.alloc(0);
+      // the records before the break are good: hand them out; the next push throws
+      if (out.length) return out;
       throw broken;
     }
     buf = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
     return out;
   }
 
-  return { push, header: () => hdr, pending: () => buf.length };
+  return { push, failure: () => broken, header: () => hdr, pending: () => buf.length };
 }
 
 /** One NFLOG message: what the kernel's `log group N` statement sent. */

@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { emitFlow, type EventSink } from "../events.ts";
 import { RuntimeError } from "../errors.ts";
-import { createPcapDecoder, NflogParseError, parseIpPacket, parseNflog, type IpPacket } from "./parse.ts";
+import { createPcapDecoder, NflogParseError, parseIpPacket, parseNflog, type IpPacket, type PcapRecord } from "./parse.ts";
 import { packetEvent, type PrefixMapper, type PrefixMapping } from "./map.ts";
 
 export interface NflogReaderOptions {
@@ -89,6 +89,8 @@ export function createNflogReader(o: NflogReaderOptions): NflogReader {
   let running = false;
   let closing = false;
   let reportedParse = false;
+  /** the stream broke and was reported; tcpdump's exit that follows is not news */
+  let streamBroken = false;
   let stopped: Promise<void> | null = null;
   const stderrTail: string[] = [];
   let stderrBuf = "";
@@ -166,20 +168,22 @@ export function createNflogReader(o: NflogReaderOptions): NflogReader {
   }
 
   function onStdout(chunk: Buffer): void {
-    let records;
+    let records: PcapRecord[] = [];
     try {
       records = decoder.push(chunk);
-    } catch (e) {
-      s.parseErrors++;
-      const msg = e instanceof Error ? e.message : String(e);
-      report(new RuntimeError("CF_RUNTIME_NFLOG_STREAM", `the packet log stream from '${argv.join(" ")}' is unreadable: ${msg}; packet events stop here`, "restart the reader; the capture tool must write a pcap stream of link type NFLOG (239)"));
-      child?.stdout?.removeListener("data", onStdout);
-      child?.kill("SIGTERM");
-      return;
+    } catch {
+      // decoder.failure() says why, below
     }
     const h = decoder.header();
-    if (!h) return;
-    for (const r of records) onRecord(r.data, r.timeMs, h.littleEndian);
+    if (h) for (const r of records) onRecord(r.data, r.timeMs, h.littleEndian);
+    const broken = decoder.failure();
+    if (broken && !streamBroken) {
+      streamBroken = true;
+      s.parseErrors++;
+      report(new RuntimeError("CF_RUNTIME_NFLOG_STREAM", `the packet log stream from '${argv.join(" ")}' is unreadable: ${broken.message}; packet events stop here`, "restart the reader; the capture tool must write a pcap stream of link type NFLOG (239)"));
+      child?.stdout?.removeListener("data", onStdout);
+      child?.kill("SIGTERM");
+    }
   }
 
   async function start(): Promise<void> {
@@ -207,7 +211,7 @@ export function createNflogReader(o: NflogReaderOptions): NflogReader {
         running = false;
         if (stderrBuf) onStderrLine(stderrBuf);
         stderrBuf = "";
-        if (!closing && !listening) {
+        if (!closing && !listening && !streamBroken) {
           report(new RuntimeError("CF_RUNTIME_NFLOG_EXIT", `'${argv.join(" ")}' exited (${signal ?? `code ${code}`}): ${stderrTail.join(" | ") || "no message"}; packet events stop here`, "restart the reader (the firewall keeps dropping; only the log is lost)"));
         }
         resolve();

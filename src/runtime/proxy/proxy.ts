@@ -39,6 +39,7 @@ import { emitFlow, type EventSink, type FlowEvent } from "../events.ts";
 import { MAX_BUFFERED, parseClientHello, type HelloStep } from "./client-hello.ts";
 import { createGate, type Authorization, type FlowDecider, type Gate } from "./gate.ts";
 import type { NameResolver } from "./resolver.ts";
+import { createBufferPool, createRelay, type Relay } from "./relay.ts";
 import { CMD_BIND, CMD_CONNECT, CMD_UDP_ASSOCIATE, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, REP, encodeReply, encodeUdpHeader, parseGreeting, parseRequest, parseUdpDatagram } from "./socks5.ts";
 import { TargetParseError, hostText, parseAbsoluteUrl, parseAuthority, parseHost, type HttpTarget, type Target } from "./target.ts";
 
@@ -133,9 +134,8 @@ interface FlowFields {
 }
 
 /**
- * Stream buffer per socket direction. With the 16-64 KiB default, every 64 KiB read makes
- * pipe() pause and resume the source (an epoll change per chunk); 1 MiB lets the kernel's
- * reads flow. Memory is only used while a peer is slower than its sender.
+ * Write buffer of the client-to-upstream pipe: with the 16-64 KiB default, pipe() pauses and
+ * resumes the client on most 64 KiB reads. Memory is used only while the upstream is slower.
  */
 const STREAM_HWM = 1 << 20;
 
@@ -150,6 +150,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
   const { clock, sink } = opts;
   const gate: Gate = createGate(opts.phase === undefined ? opts : { ...opts, phase: opts.phase });
   const servers: Array<{ spec: ListenerSpec; server: net.Server }> = [];
+  const pool = createBufferPool();
   const sockets = new Set<net.Socket>();
   const udpSockets = new Set<dgram.Socket>();
   const perClient = new Map<string, number>();
@@ -216,16 +217,22 @@ export function createProxy(opts: ProxyOptions): Proxy {
 
   type Dialed = { ok: true; sock: net.Socket; ip: IpAddr } | { ok: false; ip: IpAddr | null; code: string };
 
-  function dialOne(ip: IpAddr, port: number): Promise<Dialed> {
+  /**
+   * Connect to exactly `ip` (an address the gate checked; never a name, so nothing resolves
+   * again). With a relay, the socket reads through it (relay.ts) and starts paused.
+   */
+  function dialOne(ip: IpAddr, port: number, relay: Relay | null): Promise<Dialed> {
     const real = unmapV4(ip) ?? ip;
     return new Promise((resolve) => {
-      const sock = net.connect({ host: formatIp(real), port, family: real.family, noDelay: true, allowHalfOpen: true, highWaterMark: STREAM_HWM });
+      const base = { host: formatIp(real), port, family: real.family, noDelay: true, allowHalfOpen: true };
+      const sock = relay ? net.connect({ ...base, onread: relay.onread }) : net.connect(base);
       const timer = setTimeout(() => {
         sock.destroy();
         resolve({ ok: false, ip, code: "ETIMEDOUT" });
       }, limits.connectTimeoutMs);
       sock.once("connect", () => {
         clearTimeout(timer);
+        if (relay) sock.pause();
         sock.removeAllListeners("error");
         resolve({ ok: true, sock, ip });
       });
@@ -237,11 +244,11 @@ export function createProxy(opts: ProxyOptions): Proxy {
     });
   }
 
-  async function dial(addresses: readonly IpAddr[], port: number): Promise<Dialed> {
+  async function dial(addresses: readonly IpAddr[], port: number, relay: Relay | null): Promise<Dialed> {
     let last: Dialed = { ok: false, ip: null, code: "ENOADDR" };
     for (const ip of addresses) {
       if (closing) break;
-      last = await dialOne(ip, port);
+      last = await dialOne(ip, port, relay);
       if (last.ok) {
         sockets.add(last.sock);
         const s = last.sock;
@@ -253,8 +260,9 @@ export function createProxy(opts: ProxyOptions): Proxy {
   }
 
   /**
-   * Pipe two connected sockets to each other. Half-closes travel through (pipe ends the
-   * other side); an error or the idle timeout on either side destroys both. `onDone` runs
+   * Join a client to its upstream, whose bytes already flow to the client through its relay:
+   * the client's bytes are piped upstream. Half-closes travel through (pipe and the relay end
+   * the other side); an error or the idle timeout on either side destroys both. `onDone` runs
    * once, after both have closed.
    */
   function splice(a: net.Socket, b: net.Socket, onDone: () => void): void {
@@ -278,7 +286,6 @@ export function createProxy(opts: ProxyOptions): Proxy {
     a.once("close", closed);
     b.once("close", closed);
     a.pipe(b);
-    b.pipe(a);
     a.resume();
   }
 
@@ -387,7 +394,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
     t0: number,
     reply: (r: { ok: true; sock: net.Socket } | { ok: false; code: string }) => void,
   ): Promise<void> {
-    const d = await dial(auth.addresses, port);
+    const relay = createRelay(pool);
+    const d = await dial(auth.addresses, port, relay);
     const latencyMs = clock.now() - t0;
     if (!d.ok) {
       reply({ ok: false, code: d.code });
@@ -403,11 +411,11 @@ export function createProxy(opts: ProxyOptions): Proxy {
     }
     reply({ ok: true, sock: up });
     // server -> client flows at once (server-first protocols); client -> server waits for the check
-    up.pipe(client, { end: true });
+    relay.start(up, client);
     const hello = await readHello(client, initial, requireSni.has(port) ? limits.handshakeTimeoutMs : null);
     const verdict = checkHello(hello.step, auth, port);
     if (!verdict.ok) {
-      up.unpipe(client);
+      relay.stop();
       up.destroy();
       if (verdict.tls && !client.destroyed) client.end(TLS_ACCESS_DENIED);
       else client.destroy();
@@ -416,7 +424,6 @@ export function createProxy(opts: ProxyOptions): Proxy {
       return;
     }
     if (hello.buf.length > 0) up.write(hello.buf);
-    up.unpipe(client);
     const decision = verdict.decision ?? auth.decision;
     const detail = [auth.detail, verdict.detail].filter((x) => x !== undefined).join("; ") || undefined;
     splice(client, up, () => emit(ctx, { name: auth.name, ip: d.ip, port, decision, detail, up: up.bytesWritten, down: up.bytesRead, latencyMs }));
@@ -546,7 +553,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
           emit(ctx, { name: auth.name, ip: null, port: target.port, decision: auth.decision, detail: auth.detail, latencyMs: clock.now() - t0 });
           return;
         }
-        const d = await dial(auth.addresses, target.port);
+        const d = await dial(auth.addresses, target.port, null);
         const latencyMs = clock.now() - t0;
         if (!d.ok) {
           sendSimple(res, 502, { "X-Clawfence-Error": d.code }, `clawfence: connecting to ${target.authority} failed (${d.code})\n`);
@@ -850,7 +857,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
         const auth = await gate.authorize(target);
         if (auth.kind === "deny") return refuse(auth.decision, auth.detail ?? "", true, auth.name, auth.address);
         if (auth.kind !== "allow") return refuse(auth.decision, auth.kind === "unresolved" ? auth.detail : "", true, auth.name);
-        const d = await dial(auth.addresses, port);
+        const relay = createRelay(pool);
+        const d = await dial(auth.addresses, port, relay);
         const latencyMs = clock.now() - t0;
         if (!d.ok) {
           sock.destroy();
@@ -859,6 +867,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
         }
         const up = d.sock;
         up.write(buf);
+        relay.start(up, sock);
         splice(sock, up, () => emit(ctx, { name: auth.name, ip: d.ip, port, decision: auth.decision, detail: auth.detail, up: up.bytesWritten, down: up.bytesRead, latencyMs }));
       })
       .catch((e: unknown) => internalFailure(ctx, sock, e));

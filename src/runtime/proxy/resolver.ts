@@ -86,3 +86,51 @@ export function createUpstreamResolver(opts: UpstreamResolverOptions): NameResol
     },
   };
 }
+
+export interface CacheOptions {
+  /** seconds an answer is kept at least (the policy's `dns.min_ttl`) */
+  readonly minTtl: number;
+  readonly clock: { now(): number };
+  readonly maxEntries?: number;
+}
+
+/**
+ * Keep answers for max(TTL, minTtl) seconds, as the DNS guard does. Safe against rebinding
+ * because the proxy checks every address it is handed, cached or not, and dials only those.
+ * Failures are not cached.
+ */
+export function createCachingResolver(inner: NameResolver, opts: CacheOptions): NameResolver {
+  const max = opts.maxEntries ?? 10_000;
+  const cache = new Map<string, { res: Resolution; expires: number }>();
+  const pending = new Map<string, Promise<Resolution>>();
+  return {
+    resolve(name: string): Promise<Resolution> {
+      const hit = cache.get(name);
+      const now = opts.clock.now();
+      if (hit && hit.expires > now) return Promise.resolve(hit.res);
+      if (hit) cache.delete(name);
+      const inFlight = pending.get(name);
+      if (inFlight) return inFlight;
+      const p = inner.resolve(name).then(
+        (res) => {
+          pending.delete(name);
+          const ttl = Math.max(res.ttl, opts.minTtl);
+          if (ttl > 0) {
+            if (cache.size >= max) {
+              const oldest = cache.keys().next();
+              if (!oldest.done) cache.delete(oldest.value);
+            }
+            cache.set(name, { res, expires: opts.clock.now() + ttl * 1000 });
+          }
+          return res;
+        },
+        (e: unknown) => {
+          pending.delete(name);
+          throw e;
+        },
+      );
+      pending.set(name, p);
+      return p;
+    },
+  };
+}

@@ -26,13 +26,13 @@ interface JsonReport {
   diagnostics: Array<{ code: string; severity: string; message: string; fix: string | null; file: string | null; line: number | null; column: number | null; data: object }>;
 }
 
-test("a clean policy exits 0 and the text output ends with the summary line", () => {
+void test("a clean policy exits 0 and the text output ends with the summary line", () => {
   const r = check(["clean.yaml"]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.equal(r.stdout, "ok: clean (1 rule, 0 errors, 0 warnings)\n");
 });
 
-test("a policy error exits 1 with file:line:col, code, message and fix in text", () => {
+void test("a policy error exits 1 with file:line:col, code, message and fix in text", () => {
   const r = check(["reversed_port_range.yaml"]);
   assert.equal(r.status, 1);
   const lines = r.stdout.trimEnd().split("\n");
@@ -41,14 +41,14 @@ test("a policy error exits 1 with file:line:col, code, message and fix in text",
   assert.equal(lines.at(-1), "failed: reversed_port_range.yaml (1 error, 0 warnings)");
 });
 
-test("a missing file exits 2 with CF_IO_READ and a fix", () => {
+void test("a missing file exits 2 with CF_IO_READ and a fix", () => {
   const r = check(["no_such_policy.yaml"]);
   assert.equal(r.status, 2);
   assert.equal(r.stdout, "");
   assert.match(r.stderr, /error CF_IO_READ: cannot read 'no_such_policy\.yaml': no such file\n {2}fix: /);
 });
 
-test("usage errors exit 2: no file, two files, an unknown format, a malformed --var, an unknown option", () => {
+void test("usage errors exit 2: no file, two files, an unknown format, a malformed --var, an unknown option", () => {
   for (const args of [[], ["a.yaml", "b.yaml"], ["clean.yaml", "--format", "xml"], ["clean.yaml", "--var", "novalue"], ["clean.yaml", "--bogus"]]) {
     const r = check(args);
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
@@ -56,7 +56,7 @@ test("usage errors exit 2: no file, two files, an unknown format, a malformed --
   }
 });
 
-test("warnings pass without --strict and fail with it", () => {
+void test("warnings pass without --strict and fail with it", () => {
   const plain = check(["warn_default_allow.yaml", "--format", "json"]);
   const report = JSON.parse(plain.stdout) as JsonReport;
   assert.ok(report.summary.warnings > 0 && report.summary.errors === 0, "the fixture has warnings and no errors");
@@ -67,7 +67,7 @@ test("warnings pass without --strict and fail with it", () => {
   assert.equal((JSON.parse(strict.stdout) as JsonReport).ok, false);
 });
 
-test("json output is the documented stable shape", () => {
+void test("json output is the documented stable shape", () => {
   const r = check(["many_errors.yaml", "--format", "json"]);
   assert.equal(r.status, 1);
   const report = JSON.parse(r.stdout) as JsonReport;
@@ -95,7 +95,7 @@ test("json output is the documented stable shape", () => {
   assert.match(ok.policy?.hash ?? "", /^[0-9a-f]{64}$/);
 });
 
-test("sarif output is SARIF 2.1.0 with rules, levels and regions", () => {
+void test("sarif output is SARIF 2.1.0 with rules, levels and regions", () => {
   const r = check(["many_errors.yaml", "--format", "sarif"]);
   assert.equal(r.status, 1);
   const log = JSON.parse(r.stdout) as {
@@ -124,7 +124,7 @@ test("sarif output is SARIF 2.1.0 with rules, levels and regions", () => {
   assert.ok(warn.runs[0]?.results.some((x) => x.level === "warning"));
 });
 
-test("--var overrides a policy variable and defines a missing one", () => {
+void test("--var overrides a policy variable and defines a missing one", () => {
   const dir = mkdtempSync(join(tmpdir(), "cf-check-"));
   try {
     writeFileSync(
@@ -147,7 +147,7 @@ test("--var overrides a policy variable and defines a missing one", () => {
   }
 });
 
-test("an extended file that cannot be read is a policy error at its extends entry (exit 1)", () => {
+void test("an extended file that cannot be read is a policy error at its extends entry (exit 1)", () => {
   const r = check(["extends_missing_file.yaml"]);
   assert.equal(r.status, 1);
   assert.match(r.stdout, /^extends_missing_file\.yaml:3:11: error CF4011: .*no such file/m);

@@ -25,7 +25,7 @@ function withDir(fn: (dir: string) => void): void {
   }
 }
 
-test("registryFromNpmrc takes the unscoped registry line (last wins) and ignores comments and scopes", () => {
+void test("registryFromNpmrc takes the unscoped registry line (last wins) and ignores comments and scopes", () => {
   const text = "# registry=https://commented.example.test/\n@corp:registry=https://scoped.example.test/\nregistry = https://first.example.test/\nfund=false\nregistry=\"https://mirror.example.test/npm/\"\n";
   assert.equal(registryFromNpmrc(text), "https://mirror.example.test/npm/");
   assert.equal(registryFromNpmrc("fund=false\n"), undefined);
@@ -33,7 +33,7 @@ test("registryFromNpmrc takes the unscoped registry line (last wins) and ignores
   assert.equal(hostOfUrl("not a url"), undefined);
 });
 
-test("debianMirrorFromSources prefers a Debian archive, reads both formats, skips disabled stanzas", () => {
+void test("debianMirrorFromSources prefers a Debian archive, reads both formats, skips disabled stanzas", () => {
   const deb822 =
     "Types: deb\nURIs: https://other.example.test/node\nSuites: nodistro\n\nTypes: deb\nURIs: http://deb.example.test/debian\nSuites: bookworm\nComponents: main\n\nEnabled: no\nTypes: deb\nURIs: http://off.example.test/debian\n";
   assert.deepEqual(
@@ -50,13 +50,13 @@ test("debianMirrorFromSources prefers a Debian archive, reads both formats, skip
   assert.equal(debianMirrorFromSources([]), undefined);
 });
 
-test("npm_registry comes from npm_config_registry when it is set", () => {
+void test("npm_registry comes from npm_config_registry when it is set", () => {
   const v = machineVarFromSystem(io("/", { npm_config_registry: "https://registry.example.test/", HOME: "/nonexistent" }));
   assert.equal(v("npm_registry"), "registry.example.test");
   assert.equal(v("no_such_fact"), undefined);
 });
 
-test("npm_registry without the env var is what this machine's npm configuration says", () => {
+void test("npm_registry without the env var is what this machine's npm configuration says", () => {
   const env = { ...process.env, npm_config_registry: undefined, NPM_CONFIG_REGISTRY: undefined };
   const got = machineVarFromSystem(io(tmpdir(), env))("npm_registry");
   const npm = spawnSync("npm", ["config", "get", "registry"], { encoding: "utf8", env: { ...env }, cwd: tmpdir() });
@@ -64,7 +64,7 @@ test("npm_registry without the env var is what this machine's npm configuration 
   assert.equal(got, want);
 });
 
-test("debian_mirror is the host of an archive listed in this machine's apt sources", () => {
+void test("debian_mirror is the host of an archive listed in this machine's apt sources", () => {
   const got = machineVarFromSystem(io("/"))("debian_mirror");
   const texts: string[] = [];
   try {
@@ -82,7 +82,7 @@ test("debian_mirror is the host of an archive listed in this machine's apt sourc
   else assert.ok(got !== undefined && hosts.includes(got), `${String(got)} is one of the configured archive hosts`);
 });
 
-test("loadPolicyFromCli fills machine variables only when a policy uses them", () => {
+void test("loadPolicyFromCli fills machine variables only when a policy uses them", () => {
   withDir((dir) => {
     writeFileSync(join(dir, "p.yaml"), "version: 1\nname: p\nrules:\n  - name: npm\n    allow: [\"${npm_registry}\"]\n    ports: [443]\n    protocol: tcp\n");
     writeFileSync(join(dir, "q.yaml"), "version: 1\nname: q\nrules: []\n");
@@ -102,7 +102,7 @@ test("loadPolicyFromCli fills machine variables only when a policy uses them", (
   });
 });
 
-test("relative extends resolve against the extending file, positions keep the relative names", () => {
+void test("relative extends resolve against the extending file, positions keep the relative names", () => {
   withDir((dir) => {
     mkdirSync(join(dir, "team"));
     writeFileSync(join(dir, "team", "base.yaml"), "version: 1\nname: base\nrules:\n  - name: b\n    allow: [b.example.com]\n");
@@ -113,7 +113,7 @@ test("relative extends resolve against the extending file, positions keep the re
   });
 });
 
-test("file problems are CliError CF_IO_READ (exit 2); an oversized file is CF1006 without being read", () => {
+void test("file problems are CliError CF_IO_READ (exit 2); an oversized file is CF1006 without being read", () => {
   withDir((dir) => {
     mkdirSync(join(dir, "adir"));
     for (const [path, re] of [

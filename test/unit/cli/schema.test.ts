@@ -25,24 +25,24 @@ const ajv = new Ajv2020({ strict: true, allErrors: true, strictTypes: false, str
 const validate = ajv.compile(schema);
 const fixture = (name: string): unknown => parse(readFileSync(join(FIXTURES, name), "utf8"));
 
-test("schema exits 0 and prints a draft 2020-12 schema with $id and title", () => {
+void test("schema exits 0 and prints a draft 2020-12 schema with $id and title", () => {
   assert.equal(out.status, 0, out.stderr);
   assert.equal(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
   assert.match(String(schema["$id"]), /^https:\/\//);
   assert.equal(typeof schema["title"], "string");
 });
 
-test("the schema accepts PRODUCT.md's example policy", () => {
+void test("the schema accepts PRODUCT.md's example policy", () => {
   assert.ok(validate(fixture("product_example.yaml")), JSON.stringify(validate.errors));
 });
 
-test("the schema accepts every valid fixture", () => {
+void test("the schema accepts every valid fixture", () => {
   for (const f of readdirSync(FIXTURES).filter((n) => n.startsWith("valid_") || n === "clean.yaml")) {
     assert.ok(validate(fixture(f)), `${f}: ${JSON.stringify(validate.errors)}`);
   }
 });
 
-test("the schema refuses an unknown key, a rule with both allow and deny, and one with neither", () => {
+void test("the schema refuses an unknown key, a rule with both allow and deny, and one with neither", () => {
   assert.equal(validate(fixture("unknown_key.yaml")), false);
   assert.equal(validate({ version: 1, name: "x", colour: "blue" }), false);
   assert.equal(validate(fixture("allow_and_deny.yaml")), false);
@@ -51,7 +51,7 @@ test("the schema refuses an unknown key, a rule with both allow and deny, and on
   assert.equal(validate({ version: 1, name: "Bad_Name" }), false);
 });
 
-test("every property in the schema has a description", () => {
+void test("every property in the schema has a description", () => {
   const missing: string[] = [];
   const walk = (node: unknown, path: string): void => {
     if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${path}[${i}]`));
@@ -69,7 +69,7 @@ test("every property in the schema has a description", () => {
   assert.deepEqual(missing, []);
 });
 
-test("schema with an argument is a usage error (exit 2)", () => {
+void test("schema with an argument is a usage error (exit 2)", () => {
   const r = runSchema(["extra"]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /CF_USAGE_ARGS/);

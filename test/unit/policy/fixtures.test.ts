@@ -45,7 +45,7 @@ const REFUSED: ReadonlyArray<readonly [string, string, number, number, string?]>
 ];
 
 for (const [file, code, line, column, posFile] of REFUSED) {
-  test(`${file} is refused with ${code} at ${posFile ?? file}:${line}:${column}`, () => {
+  void test(`${file} is refused with ${code} at ${posFile ?? file}:${line}:${column}`, () => {
     const ds = diagnosticsOf(file);
     const d = ds.find((x) => x.code === code);
     assert.ok(d, `expected ${code}, got ${ds.map((x) => `${x.code} ${x.message}`).join("; ")}`);
@@ -58,7 +58,7 @@ for (const [file, code, line, column, posFile] of REFUSED) {
   });
 }
 
-test("a policy with several independent mistakes reports all of them, in file order", () => {
+void test("a policy with several independent mistakes reports all of them, in file order", () => {
   const ds = diagnosticsOf("many_errors.yaml");
   assert.deepEqual(
     ds.map((d) => [d.code, d.pos?.line, d.pos?.column]),
@@ -71,29 +71,29 @@ test("a policy with several independent mistakes reports all of them, in file or
   );
 });
 
-test("an unknown key suggests the key that was probably meant", () => {
+void test("an unknown key suggests the key that was probably meant", () => {
   const d = diagnosticsOf("unknown_key.yaml").find((x) => x.code === "CF2001");
   assert.match(d?.fix ?? "", /did you mean `allow`\?/);
 });
 
-test("an extends cycle names every file in the cycle", () => {
+void test("an extends cycle names every file in the cycle", () => {
   const d = diagnosticsOf("extends_cycle_a.yaml").find((x) => x.code === "CF4012");
   assert.match(d?.message ?? "", /extends_cycle_a\.yaml -> .*extends_cycle_b\.yaml -> .*extends_cycle_a\.yaml/);
 });
 
-test("a public-suffix wildcard says what to write instead", () => {
+void test("a public-suffix wildcard says what to write instead", () => {
   const d = diagnosticsOf("wildcard_public_suffix.yaml")[0];
   assert.equal(d?.code, "CF3010");
   assert.match(d?.fix ?? "", /\*\.example\.co\.uk/);
 });
 
-test("a leading-zero address says both readings", () => {
+void test("a leading-zero address says both readings", () => {
   const d = diagnosticsOf("leading_zero_ip.yaml")[0];
   assert.match(d?.fix ?? "", /10\.0\.0\.1 \(decimal\)/);
   assert.match(d?.fix ?? "", /8\.0\.0\.1 \(octal/);
 });
 
-test("a duplicate rule name names the first place too", () => {
+void test("a duplicate rule name names the first place too", () => {
   const d = diagnosticsOf("duplicate_rule_name.yaml")[0];
   assert.match(d?.message ?? "", /duplicate_rule_name\.yaml:4:5/);
 });

@@ -52,20 +52,20 @@ const policyish = fc
     },
     { requiredKeys: [] },
   )
-  .map((r) => ({ ...(r.extra ?? {}), ...r, extra: undefined }));
+  .map((r) => ({ ...r.extra, ...r, extra: undefined }));
 
-test("random strings never make the loader throw anything but PolicyError", () => {
+void test("random strings never make the loader throw anything but PolicyError", () => {
   fc.assert(fc.property(fc.string({ maxLength: 200, unit: "binary" }), mustBeCleanOutcome), { numRuns: 400 });
 });
 
-test("random YAML-ish policy documents never make the loader throw anything but PolicyError", () => {
+void test("random YAML-ish policy documents never make the loader throw anything but PolicyError", () => {
   fc.assert(
     fc.property(policyish, (doc) => mustBeCleanOutcome(stringify(doc))),
     { numRuns: 400 },
   );
 });
 
-test("mutated valid fixtures never make the loader throw anything but PolicyError", () => {
+void test("mutated valid fixtures never make the loader throw anything but PolicyError", () => {
   const base = readFileSync(join(FIXTURES, "valid_groups_catalogs.yaml"), "utf8");
   const mutation = fc.array(
     fc.record({ at: fc.nat({ max: base.length }), cut: fc.nat({ max: 6 }), insert: fc.string({ maxLength: 6 }) }),

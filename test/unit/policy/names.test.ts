@@ -18,7 +18,7 @@ const NORMALIZED: ReadonlyArray<readonly [string, string, string]> = [
 ];
 
 for (const [name, input, want] of NORMALIZED) {
-  test(`normalizeName: ${name}`, () => {
+  void test(`normalizeName: ${name}`, () => {
     const r = normalizeName(input);
     assert.ok(r.ok, r.ok ? "" : r.problem.message);
     assert.equal(r.value, want);
@@ -42,7 +42,7 @@ const BAD_NAMES: ReadonlyArray<readonly [string, string, string]> = [
 ];
 
 for (const [name, input, code] of BAD_NAMES) {
-  test(`normalizeName: ${name}`, () => {
+  void test(`normalizeName: ${name}`, () => {
     const r = normalizeName(input);
     assert.ok(!r.ok, `accepted as ${r.ok ? r.value : ""}`);
     assert.equal(r.problem.code, code, r.problem.message);
@@ -61,14 +61,14 @@ const ENTRIES: ReadonlyArray<readonly [string, string, unknown]> = [
 ];
 
 for (const [name, input, want] of ENTRIES) {
-  test(`parseDestEntry: ${name}`, () => {
+  void test(`parseDestEntry: ${name}`, () => {
     const r = parseDestEntry(input);
     assert.ok(r.ok, r.ok ? "" : r.problem.message);
     assert.deepEqual(r.value, want);
   });
 }
 
-test("parseDestEntry: addresses and CIDRs become canonical networks", () => {
+void test("parseDestEntry: addresses and CIDRs become canonical networks", () => {
   const cases: ReadonlyArray<readonly [string, string]> = [
     ["192.0.2.7", "192.0.2.7/32"],
     ["10.0.0.0/8", "10.0.0.0/8"],
@@ -109,7 +109,7 @@ const REFUSED: ReadonlyArray<readonly [string, string, string, RegExp]> = [
 ];
 
 for (const [name, input, code, fix] of REFUSED) {
-  test(`parseDestEntry: ${name}`, () => {
+  void test(`parseDestEntry: ${name}`, () => {
     const r = parseDestEntry(input);
     assert.ok(!r.ok, `accepted as ${JSON.stringify(r.ok ? r.value : null, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))}`);
     assert.equal(r.problem.code, code, r.problem.message);

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { MAX_POLICY_BYTES, parseYaml } from "../../../src/policy/parse.ts";
 import { diagnosticsOfText } from "./helpers.ts";
 
-test("a 10 MB policy is refused by size before parsing, with the limit in the message", () => {
+void test("a 10 MB policy is refused by size before parsing, with the limit in the message", () => {
   const line = "  - name: r\n    allow: [example.com]\n";
   const text = `version: 1\nname: big\nrules:\n${line.repeat(Math.ceil((10 * 1024 * 1024) / line.length))}`;
   assert.ok(text.length > MAX_POLICY_BYTES);
@@ -19,7 +19,7 @@ test("a 10 MB policy is refused by size before parsing, with the limit in the me
   assert.match(ds[0]?.message ?? "", /8388608/);
 });
 
-test("the size limit counts UTF-8 bytes, not characters", () => {
+void test("the size limit counts UTF-8 bytes, not characters", () => {
   const text = `version: 1\nname: big\ndescription: "${"é".repeat(MAX_POLICY_BYTES / 2 + 10)}"\n`;
   assert.ok(text.length < MAX_POLICY_BYTES);
   const r = parseYaml(text, "f.yaml");
@@ -27,7 +27,7 @@ test("the size limit counts UTF-8 bytes, not characters", () => {
   assert.equal(r.diagnostics[0]?.code, "CF1006");
 });
 
-test("a YAML alias bomb ends in CF1005", () => {
+void test("a YAML alias bomb ends in CF1005", () => {
   const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
   for (let i = 1; i < 10; i++) {
     const prev = String.fromCharCode(96 + i);
@@ -42,7 +42,7 @@ test("a YAML alias bomb ends in CF1005", () => {
   );
 });
 
-test("a few ordinary aliases are fine", () => {
+void test("a few ordinary aliases are fine", () => {
   const r = parseYaml("version: 1\nname: a\nx: &p [80, 443]\ny: *p\n", "f.yaml");
   assert.ok(r.ok);
   assert.deepEqual((r.doc.value as Record<string, unknown>)["y"], [80, 443]);
@@ -53,7 +53,7 @@ for (const [name, text] of [
   ["flow nesting a million levels deep", `version: 1\nname: x\nvars: ${"[".repeat(1_000_000)}\n`],
   ["block nesting two hundred levels deep", `version: 1\nname: x\nvars:\n${Array.from({ length: 200 }, (_, i) => `${" ".repeat(2 * (i + 1))}k:\n`).join("")}`],
 ] as const) {
-  test(`${name} ends in CF1010`, () => {
+  void test(`${name} ends in CF1010`, () => {
     const r = parseYaml(text, "f.yaml");
     assert.ok(!r.ok);
     assert.deepEqual(
@@ -73,7 +73,7 @@ const ODD: ReadonlyArray<readonly [string, string, string]> = [
 ];
 
 for (const [name, text, code] of ODD) {
-  test(`parseYaml: ${name}`, () => {
+  void test(`parseYaml: ${name}`, () => {
     const r = parseYaml(text, "f.yaml");
     assert.ok(!r.ok, "accepted");
     assert.ok(
@@ -83,7 +83,7 @@ for (const [name, text, code] of ODD) {
   });
 }
 
-test("posAt points at values, at keys on request, and at the deepest existing node", () => {
+void test("posAt points at values, at keys on request, and at the deepest existing node", () => {
   const r = parseYaml("version: 1\nrules:\n  - name: a\n    allow: [x.example.com, y.example.com]\n", "f.yaml");
   assert.ok(r.ok);
   const at = (path: Array<string | number>, key = false) => {

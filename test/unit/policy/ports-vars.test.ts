@@ -21,7 +21,7 @@ const PORTS: ReadonlyArray<readonly [string, number | string, { from: number; to
 ];
 
 for (const [name, input, want] of PORTS) {
-  test(`parsePortEntry: ${name}`, () => {
+  void test(`parsePortEntry: ${name}`, () => {
     const r = parsePortEntry(input);
     if (typeof want === "string") {
       assert.ok(!r.ok);
@@ -33,7 +33,7 @@ for (const [name, input, want] of PORTS) {
   });
 }
 
-test("mergePortRanges: sorted, overlapping and adjacent ranges merged, disjoint ones kept", () => {
+void test("mergePortRanges: sorted, overlapping and adjacent ranges merged, disjoint ones kept", () => {
   assert.deepEqual(
     mergePortRanges([
       { from: 443, to: 443 },
@@ -64,14 +64,14 @@ const SUBST: ReadonlyArray<readonly [string, string, string]> = [
 ];
 
 for (const [name, input, want] of SUBST) {
-  test(`substitute: ${name}`, () => {
+  void test(`substitute: ${name}`, () => {
     const r = substitute(input, { host: "api.example.com", len: "24", loop: "${host}" });
     assert.ok(r.ok);
     assert.equal(r.value, want);
   });
 }
 
-test("substitute: undefined names are all reported; malformed references are reported", () => {
+void test("substitute: undefined names are all reported; malformed references are reported", () => {
   const r = substitute("${a}.${b}.${a}", {});
   assert.ok(!r.ok);
   assert.deepEqual(r.missing, ["a", "b"]);

@@ -10,7 +10,6 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import * as net from "node:net";
 import { spawn } from "node:child_process";
 
 interface Config {

@@ -11,7 +11,7 @@ import { readFileSync, createWriteStream } from "node:fs";
 import { loadPolicy } from "../../../src/policy/load.ts";
 import { compileDecider } from "../../../src/match/decide.ts";
 import { createProxy, type ListenerSpec, type ProxyLimits } from "../../../src/runtime/proxy/proxy.ts";
-import { createUpstreamResolver } from "../../../src/runtime/proxy/resolver.ts";
+import { createCachingResolver, createUpstreamResolver } from "../../../src/runtime/proxy/resolver.ts";
 import type { EventSink } from "../../../src/runtime/events.ts";
 
 interface Config {
@@ -26,13 +26,14 @@ const cfg = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as Config;
 const policy = loadPolicy(cfg.policy, (p) => readFileSync(p, "utf8"));
 const out = cfg.events ? createWriteStream(cfg.events, { flags: "a" }) : null;
 const sink: EventSink = { emit: (e) => void out?.write(`${JSON.stringify(e)}\n`) };
+const clock = { now: () => Date.now() };
 const proxy = createProxy({
   listeners: cfg.listeners,
   policy,
   decider: compileDecider(policy),
-  resolver: createUpstreamResolver({ servers: cfg.dns, ipv6: false }),
+  resolver: createCachingResolver(createUpstreamResolver({ servers: cfg.dns, ipv6: false }), { minTtl: policy.dns.minTtl, clock }),
   sink,
-  clock: { now: () => Date.now() },
+  clock,
   ...(cfg.limits ? { limits: cfg.limits } : {}),
 });
 await proxy.start();

@@ -471,3 +471,38 @@ void test("fuzzed ClientHellos never crash the transparent TLS listener", async 
   assert.deepEqual(await st.read(hello.length), hello);
   st.s.destroy();
 });
+
+// ---------------------------------------------------------------- data path
+
+void test("a tunnel carries 24 MiB of random bytes each way unchanged", async () => {
+  const { createHash, randomBytes } = await import("node:crypto");
+  const payload = randomBytes(24 << 20);
+  const want = createHash("sha256").update(payload).digest("hex");
+  const { st, head } = await connectTunnel(`127.0.0.2:${o.echo}`);
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  // the echo port requires SNI in this rig: open the tunnel with a hello, then send the payload
+  const hello = buildHello({ names: ["allowed.test"] });
+  st.s.write(hello);
+  await st.read(hello.length);
+  const h = createHash("sha256");
+  let got = 0;
+  const done = new Promise<void>((resolve) => {
+    st.s.removeAllListeners("data");
+    st.s.on("data", (d: Buffer) => {
+      h.update(d);
+      got += d.length;
+      if (got >= payload.length) resolve();
+    });
+  });
+  for (let i = 0; i < payload.length; i += 1 << 20) st.s.write(payload.subarray(i, i + (1 << 20)));
+  await done;
+  assert.equal(got, payload.length);
+  assert.equal(h.digest("hex"), want);
+  st.s.end();
+  const big = (x: FlowEvent): boolean => x.detail?.startsWith("http CONNECT") === true && (x.bytes_up ?? 0) > payload.length;
+  await until(() => lastEvent(big) !== undefined);
+  const e = lastEvent(big);
+  assert.equal(e?.rule, "literal", "a tunnel to a literal address is decided by the address");
+  assert.equal(e?.bytes_up, payload.length + hello.length);
+  assert.equal(e?.bytes_down, payload.length + hello.length);
+});
