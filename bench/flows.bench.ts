@@ -24,7 +24,7 @@ import { eventToRow } from "../src/flows/record.ts";
 import { HASHED_COLUMNS, ensureSchema } from "../src/flows/schema.ts";
 import type { FlowEvent } from "../src/runtime/events.ts";
 
-const N = 200_000;
+const N = 100_000;
 const dir = mkdtempSync(join(tmpdir(), "cf-flows-bench-"));
 
 function prng(seed: number): () => number {

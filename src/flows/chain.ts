@@ -14,7 +14,7 @@
  * Map: store.ts calls `rowHash` for each row it inserts; `verifyChain` walks rows in id order
  * (store.ts feeds it from SQLite) and returns the first broken link. Pure: node:crypto only.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { HASHED_COLUMNS, type FlowRow, type HashedColumn } from "./schema.ts";
 
 export type HashInput = Pick<FlowRow, HashedColumn>;
@@ -24,7 +24,7 @@ export function canonicalRow(row: HashInput): string {
 }
 
 export function rowHash(prevHash: string, row: HashInput): string {
-  return createHash("sha256").update(prevHash).update("\n").update(canonicalRow(row)).digest("hex");
+  return hash("sha256", `${prevHash}\n${canonicalRow(row)}`, "hex");
 }
 
 export type ChainProblem =

@@ -724,7 +724,7 @@ export function learn(flows: Iterable<ObservedFlow>, resolutions: Iterable<Resol
     totalFlows: total,
     firstMs,
     lastMs,
-    diff: opts.base ? unifiedDiff(opts.base.text, edited.text, { oldName: `a/${opts.base.file}`, newName: `b/${opts.base.file}` }) : "",
+    diff: opts.base ? unifiedDiff(opts.base.text, edited.text, { oldName: opts.base.file, newName: opts.base.file }) : "",
     placement: { before: before ?? null, priority, ...(warning !== undefined ? { warning } : {}) },
     reformatted: edited.reformatted,
     problems,

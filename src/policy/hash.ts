@@ -19,53 +19,21 @@ const SKIP = new Set(["pos", "sources", "vars", "hash"]);
 
 /** Deterministic JSON: sorted keys, bigint as string, undefined members dropped. */
 export function canonicalJson(value: unknown, skip: ReadonlySet<string> = SKIP): string {
-  // one parts array joined once: string concatenation per node is quadratic-ish on 100k entries
-  const parts: string[] = [];
-  const enc = (v: unknown): void => {
-    if (v === null || v === undefined) {
-      parts.push("null");
-      return;
+  // native JSON.stringify with a replacer that re-creates each object with sorted keys:
+  // several times faster than a hand-written encoder on 100k-entry policies
+  return JSON.stringify(value, function (this: unknown, _key: string, v: unknown): unknown {
+    if (typeof v === "bigint") return v.toString();
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+    const obj = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(obj).sort()) {
+      if (skip.has(k)) continue;
+      // user-chosen keys (labels, tags) may be "__proto__": define it, never set the prototype
+      if (k === "__proto__") Object.defineProperty(out, k, { value: obj[k], enumerable: true, writable: true, configurable: true });
+      else out[k] = obj[k];
     }
-    switch (typeof v) {
-      case "bigint":
-        parts.push(`"${v.toString()}"`);
-        return;
-      case "string":
-      case "number":
-      case "boolean":
-        parts.push(JSON.stringify(v));
-        return;
-      case "object": {
-        if (Array.isArray(v)) {
-          parts.push("[");
-          for (let i = 0; i < v.length; i++) {
-            if (i > 0) parts.push(",");
-            enc(v[i]);
-          }
-          parts.push("]");
-          return;
-        }
-        const obj = v as Record<string, unknown>;
-        const keys = Object.keys(obj)
-          .filter((k) => !skip.has(k) && obj[k] !== undefined)
-          .sort();
-        parts.push("{");
-        keys.forEach((k, i) => {
-          if (i > 0) parts.push(",");
-          parts.push(JSON.stringify(k), ":");
-          enc(obj[k]);
-        });
-        parts.push("}");
-        return;
-      }
-      case "function":
-      case "symbol":
-        parts.push("null");
-        return;
-    }
-  };
-  enc(value);
-  return parts.join("");
+    return out;
+  });
 }
 
 export function policyHash(policy: Omit<Policy, "hash">): string {

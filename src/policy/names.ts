@@ -46,7 +46,7 @@ export function normalizeName(text: string): Checked<Fqdn> {
   if (/\s/.test(text)) {
     return problem("CF3001", `'${shown}' contains whitespace`, "remove the spaces; write one name per list item");
   }
-  let t = text.endsWith(".") ? text.slice(0, -1) : text;
+  const t = text.endsWith(".") ? text.slice(0, -1) : text;
   // ASCII-only input never goes through IDNA: domainToASCII would also turn `0x7f.1` into an address
   let ascii: string;
   // oxlint-disable-next-line no-control-regex
@@ -60,7 +60,6 @@ export function normalizeName(text: string): Checked<Fqdn> {
     if (ascii === "") {
       return problem("CF3005", `'${shown}' is not a valid internationalized domain name`, "check the name's spelling, or write its punycode form (xn--...)");
     }
-    t = ascii;
   }
   const labels = ascii.split(".");
   for (const label of labels) {

@@ -270,24 +270,33 @@ export function buildPolicy(
   };
 
   // ---- rules
-  const drafts: RuleDraft[] = [];
-  for (const u of units) {
+  // A rule of the policy's own file replaces an extended file's rule of the same name (that is
+  // how a preset's rule is tuned: same name, own ports or priority). Anywhere else a name used
+  // twice is an error.
+  const drafted: Array<{ rule: RuleDraft; unit: number }> = [];
+  units.forEach((u, unitIndex) => {
     (u.wire.rules ?? []).forEach((r, i) => {
       const rule = buildRule(ctx(u), r, i, { mode, phases, groups, expandCatalog, report, out, reportSubst });
-      if (rule) drafts.push(rule);
+      if (rule) drafted.push({ rule, unit: unitIndex });
     });
-  }
-  const byName = new Map<string, SourcePos>();
-  for (const r of drafts) {
+  });
+  const drafts: RuleDraft[] = [];
+  const byName = new Map<string, { pos: SourcePos; unit: number }>();
+  for (const { rule: r, unit } of drafted) {
     const first = byName.get(r.name);
-    if (first) {
+    if (!first) {
+      byName.set(r.name, { pos: r.pos, unit });
+      drafts.push(r);
+    } else if (first.unit === 0 && unit > 0) {
+      // overridden by the own file: the extended rule is left out
+    } else {
       out.push(
-        diag("CF4030", `rule name \`${r.name}\` is used twice (first at ${first.file}:${first.line}:${first.column})`, "rename one of the rules; names must be unique across extended files too", r.pos, {
+        diag("CF4030", `rule name \`${r.name}\` is used twice (first at ${first.pos.file}:${first.pos.line}:${first.pos.column})`, "rename one of the rules; names must be unique within a file and among extended files (only the policy's own file may reuse an extended rule's name, to replace that rule)", r.pos, {
           rule: r.name,
-          first,
+          first: first.pos,
         }),
       );
-    } else byName.set(r.name, r.pos);
+    }
   }
 
   if (out.length > 0) return { policy: null, info: null, diagnostics: out };

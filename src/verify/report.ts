@@ -23,6 +23,8 @@ export interface ReportContext {
   readonly phase?: string;
   /** the scenarios file, if any */
   readonly scenariosFile?: string;
+  /** false with --no-builtin */
+  readonly builtin?: boolean;
 }
 
 export interface Summary {
@@ -75,9 +77,10 @@ export function succeeded(results: readonly ScenarioResult[]): boolean {
 export function tableHeader(ctx: ReportContext): string {
   const p = ctx.policy;
   const lines = [`clawfence verify: policy ${p.name} (${p.sources[0] ?? "?"}, sha256 ${p.hash.slice(0, 12)}), ${ctx.mode} mode${ctx.phase !== undefined ? `, phase ${ctx.phase}` : p.phases.length > 0 ? `, phases ${p.phases.join(", ")}` : ""}`];
-  if (ctx.scenariosFile !== undefined) lines.push(`scenarios: built-in, escape suite, and ${ctx.scenariosFile}`);
+  const builtin = ctx.builtin ?? true;
+  lines.push(`scenarios: ${[...(builtin ? ["built-in", "escape suite"] : []), ...(ctx.scenariosFile !== undefined ? [ctx.scenariosFile] : [])].join(", ")}`);
   if (p.mode === "monitor") lines.push("note: the policy is in monitor mode; built-in and escape scenarios are judged as it will behave with `mode: enforce`");
-  if (ctx.mode === "static") lines.push("static mode judges decide(); live-only escape classes are skipped (run `clawfence verify --live` where available)");
+  if (ctx.mode === "static") lines.push(`static mode judges decide()${builtin ? "; live-only escape classes are skipped (they need a sandbox: `clawfence verify --live`, not in this build)" : ""}`);
   return `${lines.join("\n")}\n\n`;
 }
 

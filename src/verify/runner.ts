@@ -185,7 +185,7 @@ export function createStaticRunner(policy: Policy, opts: StaticRunnerOptions = {
             ? `decideName(): answered, and the guard would open ${grants.join(", ")}${note}`
             : nd.monitored.length > 0
               ? `decideName(): answered in monitor mode only (would-deny by ${nd.rule}); refused once enforced${note}`
-              : `decideName(): refused (REFUSED, never sent upstream): ${nd.rule === "default" ? "no allow rule matches the name" : `first matching rule ${nd.rule} denies it`}${note}`;
+              : `decideName(): refused (REFUSED, never sent upstream): no allow rule matches the name${nd.rule === "default" ? "" : ` (first matching rule: ${nd.rule}, ${nd.reason})`}${note}`;
         break;
       }
       default: {

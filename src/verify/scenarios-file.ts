@@ -127,6 +127,16 @@ function valueAt(value: unknown, path: readonly PathSeg[]): unknown {
 const SCENARIO_KEYS = Object.keys(ScenarioV1.shape);
 const TOP_KEYS = Object.keys(ScenariosDocV1.shape);
 
+function invalidValue(issue: Extract<z.core.$ZodIssue, { code: "invalid_value" }>, path: readonly PathSeg[], label: string, value: unknown, doc: ParsedYaml, out: Diagnostic[]): void {
+  const allowed = issue.values.map(String);
+  if (path.length === 1 && path[0] === "version") {
+    out.push(vdiag("CF7001", `unsupported scenarios file version ${JSON.stringify(value)}; this clawfence reads version 1`, "write `version: 1`", doc.posAt(path)));
+    return;
+  }
+  const guess = typeof value === "string" ? didYouMean(value, allowed) : null;
+  out.push(vdiag("CF7005", `${label} is ${JSON.stringify(value)}; it must be one of ${allowed.join(" | ")}`, guess ? `write \`${guess}\`` : `write one of ${listNames(allowed)}`, doc.posAt(path)));
+}
+
 function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], doc: ParsedYaml): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of issues) {
@@ -147,23 +157,16 @@ function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], doc: ParsedYaml)
         break;
       }
       case "invalid_type":
+      case "invalid_value":
         if (value === undefined) {
           const parent = path.slice(0, -1);
           out.push(vdiag("CF7003", `\`${String(path[path.length - 1])}\` is required in ${pathLabel(parent) === "the policy" ? "the file" : pathLabel(parent)}`, requiredFix(path), doc.posAt(parent)));
-        } else {
+        } else if (issue.code === "invalid_type") {
           out.push(vdiag("CF7004", `${label} must be ${issue.expected === "array" ? "a list" : issue.expected === "object" ? "a mapping" : issue.expected}`, requiredFix(path), doc.posAt(path)));
+        } else {
+          invalidValue(issue, path, label, value, doc, out);
         }
         break;
-      case "invalid_value": {
-        const allowed = issue.values.map(String);
-        if (path.length === 1 && path[0] === "version") {
-          out.push(vdiag("CF7001", `unsupported scenarios file version ${JSON.stringify(value)}; this clawfence reads version 1`, "write `version: 1`", doc.posAt(path)));
-          break;
-        }
-        const guess = typeof value === "string" ? didYouMean(value, allowed) : null;
-        out.push(vdiag("CF7005", `${label} is ${JSON.stringify(value)}; it must be one of ${allowed.join(" | ")}`, guess ? `write \`${guess}\`` : `write one of ${listNames(allowed)}`, doc.posAt(path)));
-        break;
-      }
       case "invalid_format":
         out.push(vdiag("CF7006", `${label} is ${JSON.stringify(value)}, which has the wrong form`, requiredFix(path), doc.posAt(path)));
         break;

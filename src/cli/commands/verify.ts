@@ -147,7 +147,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
     disabled.set(id, "disabled by --skip");
   }
 
-  const ctx: ReportContext = { policy, mode: "static", ...(phase !== undefined ? { phase } : {}), ...(v.scenarios !== undefined ? { scenariosFile: v.scenarios } : {}) };
+  const ctx: ReportContext = { policy, mode: "static", builtin: !v["no-builtin"], ...(phase !== undefined ? { phase } : {}), ...(v.scenarios !== undefined ? { scenariosFile: v.scenarios } : {}) };
   const width = idWidth(scenarios);
   if (format === "table") io.stdout.write(tableHeader(ctx));
   const results = await runVerify(scenarios, createStaticRunner(policy), {

@@ -456,6 +456,8 @@ export interface Probe {
   readonly id: string;
   /** a shell command line run by `sh -c` as the contained user */
   readonly cmd: string;
+  /** serial probes only: a `@@WAIT` point right after this probe (the test looks at the kernel then) */
+  readonly waitAfter?: string;
 }
 
 /**
@@ -477,7 +479,7 @@ export function probeScript(w: World, o: { serial?: readonly Probe[]; parallel?:
     "#!/bin/sh",
     `. ${pdir}/lib.sh`,
     `wait_go() { echo "@@WAIT $1"; i=0; while [ ! -e ${w.dir}/go-$1 ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; }`,
-    ...(o.serial ?? []).map((p) => `run ${q(p.id)} ${q(p.cmd)}`),
+    ...(o.serial ?? []).flatMap((p) => [`run ${q(p.id)} ${q(p.cmd)}`, ...(p.waitAfter ? [`wait_go ${p.waitAfter}`] : [])]),
     `ls ${pdir}/[0-9]*.sh 2>/dev/null | xargs -r -P ${o.concurrency ?? 8} -n 1 sh -c '. ${pdir}/lib.sh; . "$0"'`,
     ...(o.after ?? []).map((name) => `wait_go ${name}`),
     "echo @@DONE",

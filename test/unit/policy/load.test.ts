@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { CATALOGS } from "../../../src/policy/catalogs/index.ts";
 import type { Dest, Policy } from "../../../src/policy/ir.ts";
 import { loadPolicy, loadPolicyText } from "../../../src/policy/load.ts";
+import { PolicyError } from "../../../src/policy/errors.ts";
 import { diagnosticsOfText, FIXTURES, noFiles, readFixture } from "./helpers.ts";
 
 const load = (file: string, opts = {}): Policy => loadPolicy(join(FIXTURES, file), readFixture, opts);
@@ -255,14 +256,32 @@ void test("the own file's rules decide the result's name and description only fr
   assert.equal(p.description, undefined);
 });
 
-void test(
-  "PRODUCT.md's example policy loads",
-  {
-    todo: "the coding-agent preset defines a rule named shadow-model-deny, which the example defines too: unique names across extends make this CF4030 until the preset renames its rule (reported to the lead)",
-  },
-  () => {
-    const p = load("product_example.yaml", { vars: { npm_registry: "registry.example.test", debian_mirror: "deb.example.test" } });
-    assert.equal(p.name, "coding-agent");
-    assert.equal(p.rules[0]?.name, "shadow-model-deny");
-  },
-);
+void test("PRODUCT.md's example policy loads, its own shadow-model-deny replacing the preset's rule of that name", () => {
+  const p = load("product_example.yaml", { vars: { npm_registry: "registry.example.test", debian_mirror: "deb.example.test" } });
+  assert.equal(p.name, "coding-agent");
+  const named = p.rules.filter((r) => r.name === "shadow-model-deny");
+  assert.equal(named.length, 1);
+  assert.match(named[0]?.pos.file ?? "", /product_example\.yaml$/);
+  assert.equal(p.rules[0]?.name, "shadow-model-deny");
+});
+
+void test("a rule name used by two extended files is an error even though the own file may replace either", () => {
+  const files: Record<string, string> = {
+    "/p/a.yaml": "version: 1\nname: a\nrules:\n  - name: same\n    allow: [a.example.com]\n    ports: [443]\n",
+    "/p/b.yaml": "version: 1\nname: b\nrules:\n  - name: same\n    allow: [b.example.com]\n    ports: [443]\n",
+  };
+  const read = (path: string): string => {
+    const t = files[path];
+    if (t === undefined) throw Object.assign(new Error("no such file"), { code: "ENOENT" });
+    return t;
+  };
+  assert.throws(
+    () => loadPolicyText("version: 1\nname: own\nextends: [./a.yaml, ./b.yaml]\n", "/p/own.yaml", read),
+    (e: unknown) => e instanceof PolicyError && e.diagnostics.some((d) => d.code === "CF4030"),
+  );
+  const own = loadPolicyText("version: 1\nname: own\nextends: [./a.yaml]\nrules:\n  - name: same\n    deny: [a.example.com]\n", "/p/own.yaml", read);
+  assert.deepEqual(
+    own.rules.map((r) => [r.name, r.action]),
+    [["same", "deny"]],
+  );
+});

@@ -94,15 +94,15 @@ const HOLES: ReadonlyArray<{ file: string; fails: readonly string[]; rule: strin
   { file: "internal-ranges.yaml", fails: ["internal-ranges"], rule: "corp-ssh" },
 ];
 
-describe("every built-in scenario fails on a policy with its hole", () => {
-  it("every statically judged built-in family has a hole fixture, and every fixture is in the table", () => {
+void describe("every built-in scenario fails on a policy with its hole", () => {
+  void it("every statically judged built-in family has a hole fixture, and every fixture is in the table", () => {
     const targets = new Set(HOLES.map((h) => h.file.split(".")[0]));
     for (const id of STATIC) assert.ok(targets.has(id), `no hole policy for built-in scenario ${id}`);
     const files = readdirSync(join(FIXTURES, "holes")).sort();
     assert.deepEqual(files, HOLES.map((h) => h.file).sort());
   });
 
-  it("the closed base policy passes every statically judged built-in, and skips only the live-only ones", async () => {
+  void it("the closed base policy passes every statically judged built-in, and skips only the live-only ones", async () => {
     const { code, report } = await verify(["--policy", "base.yaml"]);
     assert.equal(code, 0);
     assert.equal(report.ok, true);
@@ -116,7 +116,7 @@ describe("every built-in scenario fails on a policy with its hole", () => {
 
   for (const h of HOLES) {
     const target = h.file.split(".")[0] ?? "";
-    it(`${h.file}: ${target} fails${h.why ? ` (also ${h.fails.filter((f) => f !== target).join(", ")}: ${h.why})` : ""}, exit 1, and the failure names rule ${h.rule}`, async () => {
+    void it(`${h.file}: ${target} fails${h.why ? ` (also ${h.fails.filter((f) => f !== target).join(", ")}: ${h.why})` : ""}, exit 1, and the failure names rule ${h.rule}`, async () => {
       const { code, report } = await verify(["--policy", join("holes", h.file)]);
       assert.equal(code, 1);
       assert.equal(report.ok, false);
@@ -130,10 +130,10 @@ describe("every built-in scenario fails on a policy with its hole", () => {
   }
 });
 
-describe("the built-in presets pass every built-in scenario", () => {
+void describe("the built-in presets pass every built-in scenario", () => {
   const vars = { npm_registry: "npm.registry.test", debian_mirror: "deb.mirror.test", aws_region: "eu-west-1" };
   for (const name of Object.keys(PRESETS)) {
-    it(`extends: [${name}] passes every statically judged built-in`, async () => {
+    void it(`extends: [${name}] passes every statically judged built-in`, async () => {
       const policy = loadPolicyText(`version: 1\nname: uses-${name}\nextends: [${name}]\n`, "policy.yaml", () => assert.fail("no file reads"), { vars });
       const results = await runVerify(builtinScenarios(policy), createStaticRunner(policy));
       const failed = results.filter((r) => r.status === "fail");
