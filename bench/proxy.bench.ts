@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     );
     // tinyproxy resolves with getaddrinfo: give it dnsmasq through a private bind mount
     // (ip netns exec already runs the command in its own mount namespace)
-    void start(NS.proxy, ["sh", "-c", `mount --bind ${join(dir, "resolv.conf")} /etc/resolv.conf && exec tinyproxy -d -c ${join(dir, "tinyproxy.conf")}`]);
+    const tiny = await start(NS.proxy, ["sh", "-c", `mount --bind ${join(dir, "resolv.conf")} /etc/resolv.conf && exec tinyproxy -d -c ${join(dir, "tinyproxy.conf")}`]);
     await Promise.all([waitPort(3128), waitPort(3129), waitPort(3130)]);
 
     // ---------------------------------------------------------- bulk throughput
@@ -245,18 +245,32 @@ async function main(): Promise<void> {
     if (process.env["PROXY_BENCH_ONLY"] === "bulk") return;
     // ---------------------------------------------------------- connection rate
     // interleaved rounds, so load from elsewhere on the machine hits all three alike
+    // CPU time (user + system) a process has used, in ms: what each proxy costs per connection,
+    // a steadier measure than conn/s on a machine shared with the load client and the origin
+    const cpuMs = (pid: number): number => {
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // clock ticks, USER_HZ = 100
+    };
+    const pids = [claw.pid ?? 0, squid.pid ?? 0, tiny.pid ?? 0];
+    const cpuPerConn: number[] = [];
     const rate = (ports: readonly number[], kind: "http" | "connect"): number[] => {
       const done = ports.map(() => 0);
       const ms = ports.map(() => 0);
+      const cpu = ports.map(() => 0);
       for (let round = 0; round < 3; round++) {
         ports.forEach((port, i) => {
+          const c0 = cpuMs(pids[i] ?? 0);
           const out = inNs(NS.client, "sh", "-c", `ulimit -n 65536; exec "$@"`, "sh", process.execPath, join(here, "proxy.bench.ts"), "--rate-client", PROXY, String(port), kind, "32", "2000");
           const r = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { done: number; failed: number; ms: number };
           if (r.failed > r.done / 100) process.stdout.write(`note: ${r.failed} failed requests on port ${port} (${kind})\n`);
           done[i] = (done[i] ?? 0) + r.done;
           ms[i] = (ms[i] ?? 0) + r.ms;
+          cpu[i] = (cpu[i] ?? 0) + cpuMs(pids[i] ?? 0) - c0;
         });
       }
+      cpuPerConn.length = 0;
+      cpuPerConn.push(...cpu.map((c, i) => c / Math.max(1, done[i] ?? 0)));
       return done.map((d, i) => (d / (ms[i] ?? 1)) * 1000);
     };
     for (const kind of ["http", "connect"] as const) {
@@ -264,6 +278,8 @@ async function main(): Promise<void> {
       const label = kind === "http" ? "forward requests" : "CONNECT tunnels";
       emit({ metric: `connection rate (${label}) vs squid`, value: c, unit: "conn/s", baseline: s, baseline_name: "squid 5.7", ratio: c / s, target: ">= 1x squid", pass: c >= s });
       emit({ metric: `connection rate (${label}) vs tinyproxy`, value: c, unit: "conn/s", baseline: t, baseline_name: "tinyproxy 1.11", ratio: c / t, target: ">= 1x tinyproxy", pass: c >= t });
+      const [cc = 0, cs = 0, ct = 0] = cpuPerConn;
+      emit({ metric: `proxy CPU per connection (${label}) vs squid`, value: cc * 1000, unit: "us", baseline: cs * 1000, baseline_name: "squid 5.7", ratio: cc / cs, note: `tinyproxy ${(ct * 1000).toFixed(0)} us` });
     }
 
     // ---------------------------------------------------------- memory per idle tunnel

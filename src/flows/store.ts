@@ -2,46 +2,47 @@
  * flows/store — the flow log: an EventSink that batches flow events into SQLite (node:sqlite,
  * no native addon), and a reader for commands (flows, learn, report, verify).
  *
- * Map (writing):  data path --emit(e)--> bounded queue --timer/size--> one transaction per
- *   batch: BEGIN IMMEDIATE; read the chain head from meta; add pending drops to the counter;
- *   INSERT each row with prev_hash/row_hash (flows/chain.ts); move the head; COMMIT.
- *   `emit()` only pushes onto an array: it never blocks, never throws, never touches SQLite.
- *   When the queue holds `queueCapacity` events the event is dropped and counted; the count
- *   goes into `counters.dropped_events` with the next batch, and every row records the
- *   counter's value at its commit (`dropped_total`, covered by the hash chain).
- *   A batch is at most `batchRows` rows, and batches after the first run in later turns of
- *   the event loop (setImmediate), so one flush never stalls the DNS guard or the proxy for
- *   longer than one batch (measured by bench/flows.bench.ts; `stats().maxFlushMs`).
- *   If a write fails (disk full, the file locked by another writer for more than
- *   `busyTimeoutMs`) the batch is rolled back, the events stay queued, and `onError` is told;
- *   new events are dropped and counted once the queue is full.
- *   Several processes may write one database: the chain head is read inside each write
- *   transaction, so their rows interleave into one valid chain.
+ * Map (writing):  data path --emit(e)--> bounded queue --every 50 ms, or at 1000 queued-->
+ *   one batch per turn of the event loop --> writer (flows/writer.ts): one transaction per
+ *   batch that extends the hash chain (flows/chain.ts).
+ *   By default the writer runs in a worker thread (flows/store-worker.ts): the emitting
+ *   thread only pushes onto an array and posts batches, so SQLite time, WAL checkpoints and
+ *   fsyncs never stall the DNS guard or the proxy (`stats().maxPauseMs` is what this thread
+ *   paid; bench/flows.bench.ts measures it). `thread: "inline"` writes on this thread in
+ *   batches of `batchRows` (tests and short-lived tools).
+ *   `emit()` never blocks, never throws and never touches SQLite. When `queueCapacity`
+ *   events are held (queued plus handed to the writer and not yet committed) the event is
+ *   dropped and counted; the count goes into `counters.dropped_events` with the next batch,
+ *   and every row records the counter at its commit (`dropped_total`, covered by the chain).
+ *   A failed write (disk full, a lock held too long) is rolled back and retried; new events
+ *   are dropped and counted once the memory bound is reached. Several processes may write
+ *   one file: the chain head is read inside each transaction.
  *
- * Map (reading): `openFlowReader(path)` checks the schema (refusing newer versions), and
+ * Map (reading): `openFlowReader(path)` checks the schema (refusing newer versions) and
  *   answers filtered queries (flows/query.ts), grouped counts, the drop counter, and
  *   `verify()` (the hash chain walk).
  *
  * API (stable; learn/report build on it):
- *   openFlowStore(path, opts?) -> FlowStore  { emit, flush, stats, close, path }
+ *   openFlowStore(path, opts?) -> FlowStore  { emit, flush, stats, close, path } (flush/close synchronous)
  *   openFlowReader(path)       -> FlowReader { meta, droppedTotal, count, maxId, rows, iterate,
  *                                              query, countBy, summary, verify, close, path }
- *   FlowRecord / rowToRecord (flows/record.ts), FlowFilter / parseSince (flows/query.ts),
- *   FlowStoreError (flows/errors.ts), VerifyResult (flows/chain.ts)
+ *   FlowRecord / rowToRecord / verdictLabel (flows/record.ts), FlowFilter / parseSince
+ *   (flows/query.ts), FlowStoreError (flows/errors.ts), VerifyResult (flows/chain.ts)
  *
  * Must not import cli/ or anything that opens sockets. Durability: WAL with
  * synchronous=NORMAL (a power cut may lose the last batches, never corrupt the file).
  */
 import { existsSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import type { EventSink, FlowEvent } from "../runtime/events.ts";
-import { rowHash, verifyChain, type VerifyResult } from "./chain.ts";
+import { verifyChain, type VerifyResult } from "./chain.ts";
 import { FlowStoreError } from "./errors.ts";
 import { filterSql, type FlowFilter } from "./query.ts";
-import { eventToRow, rowToRecord, type FlowRecord } from "./record.ts";
-import { HASHED_COLUMNS, SCHEMA_VERSION, ensureSchema, readMeta, type FlowRow } from "./schema.ts";
+import { rowToRecord, type FlowRecord } from "./record.ts";
+import { SCHEMA_VERSION, ensureSchema, readMeta, type FlowRow } from "./schema.ts";
+import { openBatchWriter, openDbForWriting } from "./writer.ts";
 
 export type { FlowFilter } from "./query.ts";
 export type { FlowRecord } from "./record.ts";
@@ -52,143 +53,196 @@ export { rowToRecord, verdictLabel } from "./record.ts";
 export { FlowStoreError } from "./errors.ts";
 
 export interface FlowStoreOptions {
-  /** events waiting in memory before emit() starts dropping (default 100_000) */
+  /** events held in memory (queued plus handed to the writer) before emit() drops (default 100_000) */
   readonly queueCapacity?: number;
-  /** rows per transaction: bounds the event-loop pause of one write (default 1000) */
+  /** events per transaction, and per hand-over to the worker (default 1000) */
   readonly batchRows?: number;
-  /** how often queued events are written (default 50 ms) */
+  /** how often queued events are handed to the writer (default 50 ms) */
   readonly flushIntervalMs?: number;
-  /** how long a write waits for another writer's lock before retrying later (default 20 ms) */
+  /** how long a write waits for another writer's lock (default: 1000 ms in the worker, 20 inline) */
   readonly busyTimeoutMs?: number;
-  /** clock for `meta.created_ms` and for events whose `ts` does not parse (default Date.now) */
+  /**
+   * "worker" (default): SQLite runs in a worker thread; the data path's thread only queues and
+   * posts batches. "inline": SQLite runs on this thread in bounded batches (tests, tools).
+   */
+  readonly thread?: "worker" | "inline";
+  /** clock for `meta.created_ms` and events whose `ts` does not parse (inline only; default Date.now) */
   readonly now?: () => number;
-  /** told about failed writes (the events stay queued and are retried) */
+  /** told about failed writes (the events stay pending and are retried) */
   readonly onError?: (err: Error) => void;
+  /** the longest flush()/close() wait for the writer thread (default 10_000 ms) */
+  readonly waitTimeoutMs?: number;
 }
 
 export interface FlowStoreStats {
-  /** events waiting to be written */
+  /** events waiting: queued here plus handed to the writer and not yet committed */
   readonly queued: number;
-  /** rows committed by this store */
+  /** rows committed */
   readonly written: number;
-  /** events this store dropped since it opened (queue full, or emitted after close) */
+  /** events dropped since open (memory bound reached, emitted after close, or lost at close) */
   readonly dropped: number;
+  /** committed transactions */
   readonly flushes: number;
   readonly writeErrors: number;
-  /** the longest single write transaction in ms: the worst pause this store put on the event loop */
+  /** the longest single write transaction in ms (on the worker's thread in worker mode) */
   readonly maxFlushMs: number;
+  /** the longest time in ms the store held the emitting thread in one go (posting or writing a batch) */
+  readonly maxPauseMs: number;
 }
 
 export interface FlowStore extends EventSink {
   readonly path: string;
   /** queue `e`; returns at once, never throws */
   emit(e: FlowEvent): void;
-  /** write everything queued now, synchronously (in batches of `batchRows`) */
+  /**
+   * Write everything emitted so far and wait (synchronously, up to `waitTimeoutMs`) until it is
+   * committed. For tests, tools and shutdown; the data path never calls it.
+   */
   flush(): void;
   stats(): FlowStoreStats;
-  /** flush, persist the drop counter, stop the timer, close the file; idempotent */
+  /** flush, persist the drop counter, stop the writer, close the file; idempotent, synchronous */
   close(): void;
 }
 
-function openDb(path: string, readOnly: boolean): DatabaseSync {
-  try {
-    return new DatabaseSync(path, readOnly ? { readOnly: true } : {});
-  } catch (e) {
-    throw new FlowStoreError("CF_FLOWS_OPEN", `cannot open ${path}: ${(e as Error).message}`, "check the path and its permissions");
-  }
+function workerUrl(): URL {
+  return new URL(import.meta.url.endsWith(".ts") ? "./store-worker.ts" : "./store-worker.js", import.meta.url);
 }
 
-const INSERT_SQL = `INSERT INTO flows (${HASHED_COLUMNS.join(", ")}, prev_hash, row_hash) VALUES (${HASHED_COLUMNS.map(() => "?").join(", ")}, ?, ?)`;
+/** Slots of the shared counters between this thread and the writer thread. */
+const SHARED = { committed: 0, transactions: 1, closed: 2, lost: 3, epoch: 4 } as const;
 
+/**
+ * Open (create when missing) a store for writing and return its sink. Throws FlowStoreError
+ * at once when the file cannot be used (another database, a newer schema, no permission).
+ */
 export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowStore {
   const capacity = opts.queueCapacity ?? 100_000;
   const batchRows = Math.max(1, opts.batchRows ?? 1000);
-  const now = opts.now ?? Date.now;
-  const db = openDb(path, false);
-  let closed = false;
-  try {
-    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 20))}`);
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = NORMAL");
-    ensureSchema(db, path, { create: true, genesis: randomBytes(32).toString("hex"), nowMs: now() });
-  } catch (e) {
-    db.close();
-    if (e instanceof FlowStoreError) throw e;
-    throw new FlowStoreError("CF_FLOWS_OPEN", `cannot use ${path} as a flow store: ${(e as Error).message}`, "check that the file is a clawfence flow store and is writable");
-  }
-  const insert = db.prepare(INSERT_SQL);
-  const getHead = db.prepare("SELECT (SELECT value FROM meta WHERE key = 'head_id') AS id, (SELECT value FROM meta WHERE key = 'head_hash') AS hash");
-  const setMeta = db.prepare("UPDATE meta SET value = ? WHERE key = ?");
-  const addDropped = db.prepare("UPDATE counters SET value = value + ? WHERE name = 'dropped_events' RETURNING value");
-
+  const waitTimeoutMs = opts.waitTimeoutMs ?? 10_000;
+  const mode = opts.thread ?? "worker";
   let queue: FlowEvent[] = [];
   let pendingDropped = 0;
   let dropped = 0;
-  let written = 0;
-  let flushes = 0;
   let writeErrors = 0;
   let maxFlushMs = 0;
+  let maxPauseMs = 0;
   let scheduled = false;
-  const values: Array<string | number | null> = Array.from({ length: HASHED_COLUMNS.length + 2 }, () => null);
-
-  /** Write up to `batchRows` queued events in one transaction. Returns false when it failed. */
-  function writeBatch(): boolean {
-    const n = Math.min(queue.length, batchRows);
-    if (n === 0 && pendingDropped === 0) return true;
-    const t0 = performance.now();
-    const droppedDelta = pendingDropped;
-    try {
-      db.exec("BEGIN IMMEDIATE");
-      const head = getHead.get() as { id: string; hash: string };
-      let id = Number(head.id);
-      let prev = head.hash;
-      const counter = addDropped.get(droppedDelta) as { value: number };
-      const droppedTotal = counter.value;
-      const nowMs = now();
-      for (let i = 0; i < n; i++) {
-        const row = eventToRow(queue[i] as FlowEvent, nowMs) as FlowRow;
-        row.id = ++id;
-        row.dropped_total = droppedTotal;
-        const h = rowHash(prev, row);
-        for (let c = 0; c < HASHED_COLUMNS.length; c++) values[c] = row[HASHED_COLUMNS[c] as keyof FlowRow] as string | number | null;
-        values[HASHED_COLUMNS.length] = prev;
-        values[HASHED_COLUMNS.length + 1] = h;
-        insert.run(...values);
-        prev = h;
-      }
-      if (n > 0) {
-        setMeta.run(String(id), "head_id");
-        setMeta.run(prev, "head_hash");
-      }
-      db.exec("COMMIT");
-    } catch (e) {
-      try {
-        if (db.isTransaction) db.exec("ROLLBACK");
-      } catch {
-        // the rollback failing leaves SQLite to roll back on close; nothing else to do
-      }
-      writeErrors++;
-      opts.onError?.(e as Error);
-      return false;
-    }
-    queue.splice(0, n);
-    pendingDropped -= droppedDelta;
-    written += n;
-    flushes++;
+  let closed = false;
+  const pause = (t0: number): void => {
     const ms = performance.now() - t0;
-    if (ms > maxFlushMs) maxFlushMs = ms;
-    return true;
+    if (ms > maxPauseMs) maxPauseMs = ms;
+  };
+
+  // The two ways of writing. `send` hands one batch on and says whether it went;
+  // `settle` waits until everything handed on is committed; `finish` closes the writer.
+  let send: () => boolean;
+  let settle: () => void;
+  let finish: () => void;
+  let inFlight: () => number;
+  let committed: () => { written: number; flushes: number };
+
+  if (mode === "inline") {
+    const writer = openBatchWriter(path, { busyTimeoutMs: opts.busyTimeoutMs ?? 20, ...(opts.now ? { now: opts.now } : {}) });
+    let written = 0;
+    let flushes = 0;
+    send = (): boolean => {
+      const n = Math.min(queue.length, batchRows);
+      const t0 = performance.now();
+      try {
+        const ms = writer.write(queue.slice(0, n), pendingDropped);
+        queue.splice(0, n);
+        pendingDropped = 0;
+        written += n;
+        flushes++;
+        if (ms > maxFlushMs) maxFlushMs = ms;
+        return true;
+      } catch (e) {
+        writeErrors++;
+        opts.onError?.(e as Error);
+        return false;
+      } finally {
+        pause(t0);
+      }
+    };
+    settle = (): void => {};
+    finish = (): void => writer.close();
+    inFlight = (): number => 0;
+    committed = () => ({ written, flushes });
+  } else {
+    // open once here so a bad file fails now, synchronously, with its FlowStoreError
+    openDbForWriting(path, opts.now ? { now: opts.now } : {}).close();
+    const shared = new BigInt64Array(new SharedArrayBuffer(8 * 5));
+    const worker = new Worker(workerUrl(), { workerData: { path, busyTimeoutMs: opts.busyTimeoutMs ?? 1000, shared } });
+    worker.unref();
+    let posted = 0;
+    let failed = false;
+    let seq = 0;
+    const load = (slot: number): number => Number(Atomics.load(shared, slot));
+    const fail = (err: Error): void => {
+      if (failed || closed) return;
+      failed = true;
+      writeErrors++;
+      // the writer is gone: what it held is lost, and counted
+      dropped += posted - load(SHARED.committed) + queue.length + pendingDropped;
+      posted = load(SHARED.committed);
+      queue = [];
+      pendingDropped = 0;
+      opts.onError?.(err);
+    };
+    worker.on("message", (m: { type: string; ms?: number; message?: string; code?: string }) => {
+      if (m.type === "done") {
+        if ((m.ms ?? 0) > maxFlushMs) maxFlushMs = m.ms ?? 0;
+      } else if (m.type === "error") {
+        writeErrors++;
+        opts.onError?.(Object.assign(new Error(m.message ?? "write failed"), { code: m.code }));
+      }
+    });
+    worker.on("error", (err) => fail(err));
+    worker.on("exit", () => fail(new Error("the flow store's writer thread exited")));
+    send = (): boolean => {
+      if (failed) return false;
+      const n = Math.min(queue.length, batchRows);
+      const t0 = performance.now();
+      const events = queue.splice(0, n);
+      posted += n;
+      worker.postMessage({ type: "batch", seq: ++seq, events, dropped: pendingDropped });
+      pendingDropped = 0;
+      pause(t0);
+      return true;
+    };
+    const waitFor = (done: () => boolean): void => {
+      const deadline = performance.now() + waitTimeoutMs;
+      while (!done() && !failed) {
+        const left = deadline - performance.now();
+        if (left <= 0) return;
+        const epoch = Atomics.load(shared, SHARED.epoch);
+        if (done()) return;
+        Atomics.wait(shared, SHARED.epoch, epoch, Math.min(left, 100));
+      }
+    };
+    settle = (): void => waitFor(() => load(SHARED.committed) >= posted);
+    finish = (): void => {
+      if (!failed) {
+        worker.postMessage({ type: "close" });
+        waitFor(() => load(SHARED.closed) === 1);
+        const notWritten = posted - load(SHARED.committed);
+        if (notWritten > 0) dropped += notWritten;
+        failed = true; // nothing more goes to this worker
+      }
+      void worker.terminate();
+    };
+    inFlight = (): number => (failed ? 0 : posted - load(SHARED.committed));
+    committed = () => ({ written: load(SHARED.committed), flushes: load(SHARED.transactions) });
   }
 
   /** One turn: one batch; if more is queued, come back on the next turn of the event loop. */
   function tick(): void {
     scheduled = false;
-    if (closed) return;
-    if (writeBatch() && queue.length > 0) schedule();
+    if (closed || (queue.length === 0 && pendingDropped === 0)) return;
+    if (send() && (queue.length > 0 || pendingDropped > 0)) schedule();
   }
-
   function schedule(): void {
-    if (scheduled || closed) return;
+    if (scheduled) return;
     scheduled = true;
     setImmediate(tick);
   }
@@ -198,10 +252,10 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
   }, Math.max(1, opts.flushIntervalMs ?? 50));
   timer.unref();
 
-  return {
+  const store: FlowStore = {
     path,
     emit(e: FlowEvent): void {
-      if (closed || queue.length >= capacity) {
+      if (closed || queue.length + inFlight() >= capacity) {
         dropped++;
         if (!closed) pendingDropped++;
         return;
@@ -211,26 +265,24 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
     },
     flush(): void {
       if (closed) return;
-      while (queue.length > 0 || pendingDropped > 0) {
-        if (!writeBatch()) return;
+      while ((queue.length > 0 || pendingDropped > 0) && send()) {
+        // hand everything on (inline: write it)
       }
+      settle();
     },
-    stats: () => ({ queued: queue.length, written, dropped, flushes, writeErrors, maxFlushMs }),
+    stats: () => ({ queued: queue.length + inFlight(), ...committed(), dropped, writeErrors, maxFlushMs, maxPauseMs }),
     close(): void {
       if (closed) return;
-      this.flush();
+      store.flush();
       closed = true;
       clearInterval(timer);
-      // events that could not be written (a failing disk) are counted as dropped
+      // whatever could not be written is counted as dropped
       dropped += queue.length;
       queue = [];
-      try {
-        db.close();
-      } catch {
-        // already closed
-      }
+      finish();
     },
   };
+  return store;
 }
 
 export interface StoreMeta {
@@ -302,7 +354,12 @@ export function openFlowReader(path: string): FlowReader {
   }
   // Read-write handle (no writes are made): a read-only handle cannot open a WAL database
   // whose -shm file is gone after a clean close.
-  const db = openDb(path, false);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (e) {
+    throw new FlowStoreError("CF_FLOWS_OPEN", `cannot open ${path}: ${(e as Error).message}`, "check the path and its permissions");
+  }
   try {
     db.exec("PRAGMA busy_timeout = 1000");
     ensureSchema(db, path, { create: false });

@@ -341,6 +341,9 @@ export function compileDecider(policy: Policy): Decider {
     return [...out].sort((a, b) => a - b);
   };
 
+  /** number of ports in a covered slice (null: all 65535) */
+  const portCount = (ports: readonly PortRange[] | null): number => (ports === null ? 65535 : ports.reduce((n, p) => n + p.to - p.from + 1, 0));
+
   const grantsWalk = (name: string | undefined, ip: IpAddr | undefined, phase: string | undefined): NameDecision => {
     const ipSpecial = ip !== undefined && special(ip);
     const active = activeFor(phase);
@@ -349,6 +352,9 @@ export function compileDecider(policy: Policy): Decider {
     const grants: NameGrant[] = [];
     const monitored: NameGrant[] = [];
     let denyRule: Rule | undefined;
+    // which deny decided the most of the name's TCP ports: the rule a refused name is reported
+    // under (a DNS-only deny like `any` on 53/853 must not take the blame for the default)
+    let denyTcp = -1;
     const empty = (): boolean => rem.tcp.length === 0 && rem.udp.length === 0 && !rem.icmp;
     for (const o of cands) {
       if (active[o] === 0) continue;
@@ -373,10 +379,15 @@ export function compileDecider(policy: Policy): Decider {
           case "allow":
             grants.push(g);
             break;
-          case "deny":
-            denyRule ??= r;
+          case "deny": {
+            const share = proto === "tcp" ? portCount(covered) : 0;
+            if (denyRule === undefined || share > denyTcp) {
+              denyRule = r;
+              denyTcp = share;
+            }
             if (r.mode === "monitor") monitored.push(g);
             break;
+          }
           default: {
             const never: never = r.action;
             throw new Error(`unknown action ${String(never)}`);
@@ -400,7 +411,7 @@ export function compileDecider(policy: Policy): Decider {
     const first = grants[0];
     if (first !== undefined) {
       d = first.rule === DEFAULT_RULE && first.order === n ? DEC_DEFAULT : (decisions[first.order] as Decision);
-    } else if (denyRule !== undefined) {
+    } else if (denyRule !== undefined && !(policy.default === "deny" && portCount(rem.tcp.length === 0 ? [] : rem.tcp) > denyTcp)) {
       d = { verdict: "deny", enforced: monitored.length === 0, rule: denyRule.name, reason: "rule-deny" };
     } else if (active !== allActive && candidates(name, ip, ipSpecial).some((o) => active[o] === 0)) {
       d = DEC_PHASE;

@@ -253,6 +253,14 @@ void describe("decideName: grants for DNS", () => {
     const d = compileDecider(policy({ rules: [allow("https", ["example.com"], { ports: [443], protocol: "tcp" }), allow("dev", ["example.com"], { ports: ["8000-8100", 443] })] }));
     assert.deepEqual(fmtGrants(d.decideName("example.com").grants), ["https tcp 443", "dev tcp 8000-8100", "dev udp 443,8000-8100"]);
   });
+  void it("a name denied only on DNS ports by `any` is refused by the default, which decides the rest", () => {
+    const d = compileDecider(policy({ rules: [deny("deny-dns", ["any"], { ports: [53, 853] }), allow("web", ["example.com"], { ports: [443], protocol: "tcp" })] }));
+    assert.equal(fmt(d.decideName("tracker.example")), "deny default default-deny");
+  });
+  void it("a name denied on every port by a rule is refused under that rule", () => {
+    const d = compileDecider(policy({ rules: [deny("deny-dns", ["any"], { ports: [53, 853] }), deny("shadow", ["api.example.net"]), allow("web", ["example.com"])] }));
+    assert.equal(fmt(d.decideName("api.example.net")), "deny shadow rule-deny");
+  });
   void it("a name nothing allows is refused by the default", () => {
     const r = compileDecider(policy({ rules: [allow("web", ["example.com"])] })).decideName("evil.example");
     assert.equal(fmt(r), "deny default default-deny");

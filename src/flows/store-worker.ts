@@ -1,0 +1,85 @@
+/**
+ * flows/store-worker — the worker thread that owns a flow store's SQLite handle.
+ *
+ * Map: store.ts posts `{ type: "batch", seq, events, dropped }`; this thread writes each batch
+ * in one transaction (flows/writer.ts), adds it to the shared counters (committed events,
+ * transactions; store.ts's flush()/close() wait on them with Atomics.wait) and answers
+ * `{ type: "done", seq, n, ms }`. A failed write is answered `{ type: "error", ... }` and the
+ * batch is retried (oldest first, so the chain keeps emission order) every 100 ms; the main
+ * thread counts drops while its memory bound is reached. `{ type: "close" }` writes what is
+ * pending (one attempt), closes the file and sets the shared `closed` slot.
+ * Only ever started by store.ts; reads its options from workerData.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import type { FlowEvent } from "../runtime/events.ts";
+import { openBatchWriter } from "./writer.ts";
+
+interface Batch {
+  readonly seq: number;
+  readonly events: FlowEvent[];
+  readonly dropped: number;
+}
+type Msg = ({ type: "batch" } & Batch) | { type: "close" };
+
+/** slots: committed events, transactions, closed, lost, epoch (see store.ts SHARED) */
+const COMMITTED = 0;
+const TRANSACTIONS = 1;
+const CLOSED = 2;
+const LOST = 3;
+const EPOCH = 4;
+
+const port = parentPort;
+if (port !== null) {
+  const { path, busyTimeoutMs, shared } = workerData as { path: string; busyTimeoutMs: number; shared: BigInt64Array };
+  const bump = (): void => {
+    Atomics.add(shared, EPOCH, 1n);
+    Atomics.notify(shared, EPOCH);
+  };
+  const writer = openBatchWriter(path, { busyTimeoutMs });
+  const pending: Batch[] = [];
+  let retry: NodeJS.Timeout | null = null;
+  let closing = false;
+
+  const drain = (): void => {
+    while (pending.length > 0) {
+      const b = pending[0] as Batch;
+      try {
+        const ms = writer.write(b.events, b.dropped);
+        pending.shift();
+        Atomics.add(shared, COMMITTED, BigInt(b.events.length));
+        Atomics.add(shared, TRANSACTIONS, 1n);
+        bump();
+        port.postMessage({ type: "done", seq: b.seq, n: b.events.length, ms });
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        port.postMessage({ type: "error", seq: b.seq, message: err.message, code: err.code ?? "" });
+        if (!closing && retry === null) {
+          retry = setTimeout(() => {
+            retry = null;
+            drain();
+          }, 100);
+        }
+        return;
+      }
+    }
+  };
+
+  port.on("message", (m: Msg) => {
+    if (m.type === "batch") {
+      pending.push({ seq: m.seq, events: m.events, dropped: m.dropped });
+      if (retry === null) drain();
+      return;
+    }
+    closing = true;
+    if (retry !== null) {
+      clearTimeout(retry);
+      retry = null;
+    }
+    drain();
+    Atomics.store(shared, LOST, BigInt(pending.reduce((n, b) => n + b.events.length, 0)));
+    writer.close();
+    Atomics.store(shared, CLOSED, 1n);
+    bump();
+    port.close();
+  });
+}

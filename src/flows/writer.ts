@@ -1,0 +1,112 @@
+/**
+ * flows/writer — the one place rows enter the flow store: a batch of events becomes one
+ * transaction that extends the hash chain.
+ *
+ *   BEGIN IMMEDIATE; read the chain head (meta.head_id/head_hash); add the batch's dropped
+ *   events to counters.dropped_events; INSERT each row with dropped_total, prev_hash and
+ *   row_hash (flows/chain.ts); move the head; COMMIT.
+ *
+ * Map: store.ts runs a BatchWriter either in a worker thread (store-worker.ts, the default:
+ * SQLite time and fsyncs stay off the data path's thread) or inline. The head is read inside
+ * the transaction, so several writers (processes) of one file still build one valid chain,
+ * and a writer continuing after rows were cut off the end chains from the recorded head, so
+ * the cut shows in `flows verify`.
+ * Throws on failure (the transaction is rolled back; the caller keeps the batch).
+ */
+import { randomBytes } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
+import { performance } from "node:perf_hooks";
+import type { FlowEvent } from "../runtime/events.ts";
+import { rowHash } from "./chain.ts";
+import { FlowStoreError } from "./errors.ts";
+import { eventToRow } from "./record.ts";
+import { HASHED_COLUMNS, ensureSchema, type FlowRow } from "./schema.ts";
+
+export interface WriterOptions {
+  readonly busyTimeoutMs?: number;
+  readonly now?: () => number;
+}
+
+export interface BatchWriter {
+  /** write `events` and add `droppedDelta` to the drop counter in one transaction; returns its ms */
+  write(events: readonly FlowEvent[], droppedDelta: number): number;
+  close(): void;
+}
+
+const INSERT_SQL = `INSERT INTO flows (${HASHED_COLUMNS.join(", ")}, prev_hash, row_hash) VALUES (${HASHED_COLUMNS.map(() => "?").join(", ")}, ?, ?)`;
+
+/** Open (creating when needed) a store file for writing. Throws FlowStoreError. */
+export function openDbForWriting(path: string, opts: WriterOptions = {}): DatabaseSync {
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (e) {
+    throw new FlowStoreError("CF_FLOWS_OPEN", `cannot open ${path}: ${(e as Error).message}`, "check the path and that its directory is writable");
+  }
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(opts.busyTimeoutMs ?? 1000))}`);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    ensureSchema(db, path, { create: true, genesis: randomBytes(32).toString("hex"), nowMs: (opts.now ?? Date.now)() });
+  } catch (e) {
+    db.close();
+    if (e instanceof FlowStoreError) throw e;
+    throw new FlowStoreError("CF_FLOWS_OPEN", `cannot use ${path} as a flow store: ${(e as Error).message}`, "check that the file is a clawfence flow store and is writable");
+  }
+  return db;
+}
+
+export function openBatchWriter(path: string, opts: WriterOptions = {}): BatchWriter {
+  const now = opts.now ?? Date.now;
+  const db = openDbForWriting(path, opts);
+  const insert = db.prepare(INSERT_SQL);
+  const getHead = db.prepare("SELECT (SELECT value FROM meta WHERE key = 'head_id') AS id, (SELECT value FROM meta WHERE key = 'head_hash') AS hash");
+  const setMeta = db.prepare("UPDATE meta SET value = ? WHERE key = ?");
+  const addDropped = db.prepare("UPDATE counters SET value = value + ? WHERE name = 'dropped_events' RETURNING value");
+  const values: Array<string | number | null> = Array.from({ length: HASHED_COLUMNS.length + 2 }, () => null);
+  return {
+    write(events: readonly FlowEvent[], droppedDelta: number): number {
+      if (events.length === 0 && droppedDelta === 0) return 0;
+      const t0 = performance.now();
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        const head = getHead.get() as { id: string; hash: string };
+        let id = Number(head.id);
+        let prev = head.hash;
+        const droppedTotal = (addDropped.get(droppedDelta) as { value: number }).value;
+        const nowMs = now();
+        for (const e of events) {
+          const row = eventToRow(e, nowMs) as FlowRow;
+          row.id = ++id;
+          row.dropped_total = droppedTotal;
+          const h = rowHash(prev, row);
+          for (let c = 0; c < HASHED_COLUMNS.length; c++) values[c] = row[HASHED_COLUMNS[c] as keyof FlowRow] as string | number | null;
+          values[HASHED_COLUMNS.length] = prev;
+          values[HASHED_COLUMNS.length + 1] = h;
+          insert.run(...values);
+          prev = h;
+        }
+        if (events.length > 0) {
+          setMeta.run(String(id), "head_id");
+          setMeta.run(prev, "head_hash");
+        }
+        db.exec("COMMIT");
+      } catch (e) {
+        try {
+          if (db.isTransaction) db.exec("ROLLBACK");
+        } catch {
+          // SQLite rolls back on close if this fails too
+        }
+        throw e;
+      }
+      return performance.now() - t0;
+    },
+    close(): void {
+      try {
+        db.close();
+      } catch {
+        // already closed
+      }
+    },
+  };
+}
