@@ -10,6 +10,9 @@
  *    tunnels, 32 concurrent, vs squid and tinyproxy;
  *  - memory per idle CONNECT tunnel (RSS growth over 1000 tunnels) vs squid.
  * The load client is this file run with --rate-client / --idle-client inside the client ns.
+ * Also printed: each proxy's CPU time per connection (from /proc, steadier than conn/s on a
+ * shared machine). PROXY_BENCH_PROF=DIR writes a CPU profile of the clawfence process;
+ * PROXY_BENCH_REPS (default 3) bulk repetitions; PROXY_BENCH_ONLY=bulk stops after bulk.
  * Needs root, iproute2, curl, squid, tinyproxy, dnsmasq; says so and exits 0 otherwise.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -181,7 +184,8 @@ async function main(): Promise<void> {
       join(dir, "proxy.json"),
       JSON.stringify({ policy: join(dir, "policy.yaml"), dns: [SERVER], events: null, listeners: [{ kind: "http", address: PROXY, port: 3128 }], limits: { maxConnsPerClient: 100_000 } }),
     );
-    const claw = await start(NS.proxy, [process.execPath, join(childDir, "proxy-child.ts"), join(dir, "proxy.json")], /READY/);
+    const prof = process.env["PROXY_BENCH_PROF"]; // a directory: profile the clawfence process
+    const claw = await start(NS.proxy, [process.execPath, ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []), join(childDir, "proxy-child.ts"), join(dir, "proxy.json")], /READY/);
     writeFileSync(
       join(dir, "squid.conf"),
       [

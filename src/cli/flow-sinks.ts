@@ -6,6 +6,12 @@
  */
 import type { Policy } from "../policy/ir.ts";
 import type { EventSink, FlowEvent } from "../runtime/events.ts";
+import { createNflogReader } from "../runtime/nflog/reader.ts";
+import { prefixMapperFor } from "../runtime/nflog/map.ts";
+import type { RuntimeError } from "../runtime/errors.ts";
+import { openFlowStore } from "../flows/store.ts";
+import { createMetrics } from "../flows/exporters/metrics.ts";
+import { CliError } from "./errors.ts";
 
 export interface FlowSinks {
   readonly sink: EventSink;
@@ -20,6 +26,8 @@ export interface FlowSinkOptions {
   readonly verbose?: boolean;
   readonly stderr: NodeJS.WritableStream;
   readonly policy: Policy;
+  /** serve Prometheus metrics on this address:port */
+  readonly metrics?: string | undefined;
 }
 
 /** `clawfence: deny dns/udp api.openai.com 1.2.3.4:443 rule=shadow-model-deny reason=rule-deny` */
@@ -39,14 +47,50 @@ export async function openFlowSinks(o: FlowSinkOptions): Promise<FlowSinks> {
       },
     });
   }
-  void o.db;
+  if (o.db !== undefined) {
+    const store = openFlowStore(o.db, {
+      onError: (e) => o.stderr.write(`clawfence: warning CF_FLOWS_WRITE: ${e.message}\n`),
+    });
+    // every event carries the policy's content hash (PRODUCT.md section 5, flow store)
+    sinks.push({ emit: (e) => store.emit(e.policy_hash === undefined ? { ...e, policy_hash: o.policy.hash } : e) });
+    closers.push(async () => {
+      store.close();
+      const st = store.stats();
+      if (st.dropped > 0) o.stderr.write(`clawfence: ${st.dropped} flow events could not be stored and were counted in ${o.db}\n`);
+    });
+  }
+  if (o.metrics !== undefined) {
+    const m = /^(.*):(\d+)$/.exec(o.metrics);
+    if (!m || m[1] === undefined || m[2] === undefined) throw new CliError("CF_USAGE_ARGS", `--metrics '${o.metrics}' is not ADDRESS:PORT`, "write e.g. --metrics 127.0.0.1:9464");
+    const metrics = createMetrics();
+    await metrics.listen(m[1].replace(/^\[(.*)\]$/, "$1"), Number(m[2]));
+    sinks.push(metrics);
+    closers.push(() => metrics.close());
+  }
   const sink: EventSink = {
     emit(e) {
       for (const s of sinks) s.emit(e);
     },
   };
+  // the kernel's drops (NFLOG): the policy table logs rule names, the frame table "host-side"
+  const packetLog: FlowSinks["packetLog"] = async ({ group, id, policy }) => {
+    const reader = createNflogReader({
+      group,
+      mapPrefix: prefixMapperFor(policy, { "host-side": { rule: "host-side", enforced: true, verdict: "deny", reason: "rule-deny" } }),
+      sink,
+      sandbox: id,
+      policyHash: policy.hash,
+      clock: { now: () => Date.now() },
+      onError: (e: RuntimeError) => {
+        o.stderr.write(`clawfence: warning ${e.code}: ${e.message} (kernel drops are no longer recorded; the firewall still enforces)\n`);
+      },
+    });
+    await reader.start();
+    return reader;
+  };
   return {
     sink,
+    packetLog,
     async close() {
       for (const c of closers) await c();
     },

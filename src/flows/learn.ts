@@ -118,6 +118,8 @@ export interface LearnOptions {
   readonly name?: string;
   /** where the flows came from, for comments (e.g. the database file name) */
   readonly source?: string;
+  /** file name a fresh proposal is loaded (and its findings reported) under (default NAME.yaml) */
+  readonly file?: string;
 }
 
 export interface LearnResult {
@@ -330,7 +332,9 @@ function freshPolicyText(name: string, source: string, total: number, first: num
  */
 export function learn(flows: Iterable<ObservedFlow>, resolutions: Iterable<Resolution>, opts: LearnOptions): LearnResult {
   const minSub = Math.max(0, Math.trunc(opts.minSubdomains ?? DEFAULT_MIN_SUBDOMAINS));
-  const source = opts.source ?? "the flow log";
+  // one line of text: a control character in a file name must not end a YAML comment
+  // oxlint-disable-next-line no-control-regex
+  const source = (opts.source ?? "the flow log").replace(/[\u0000-\u001f\u007f]/g, "?");
   const classifier = createClassifier(opts.load);
   const basePolicy = opts.base?.policy ?? opts.load("version: 1\nname: learned\ndefault: deny\n", "learn:empty");
   const base = compileDecider(basePolicy);
@@ -688,7 +692,7 @@ export function learn(flows: Iterable<ObservedFlow>, resolutions: Iterable<Resol
   const lastMs = Number.isFinite(last) ? last : null;
   const name = opts.name !== undefined && FRESH_NAME_RE.test(opts.name) ? opts.name : "learned";
   const baseText = opts.base?.text ?? freshPolicyText(name, source, total, firstMs, lastMs);
-  const file = opts.base?.file ?? `${name}.yaml`;
+  const file = opts.base?.file ?? opts.file ?? `${name}.yaml`;
   const when = firstMs !== null && lastMs !== null ? `, ${iso(firstMs)} .. ${iso(lastMs)}` : "";
   const comment = opts.base ? [`Added by \`clawfence learn\` from ${source} (${total} flows${when}); review before enforcing.`] : [];
   const edited = insertRules(baseText, rules, before, comment);

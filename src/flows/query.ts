@@ -113,8 +113,11 @@ export function parseSince(text: string, nowMs: number): number {
     return nowMs - ms;
   }
   if (/^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$/.test(t)) {
+    const [y, m, d] = t.slice(0, 10).split("-").map(Number) as [number, number, number];
+    const day = new Date(Date.UTC(y, m - 1, d));
     const ms = Date.parse(t);
-    if (Number.isFinite(ms)) return ms;
+    // Date.parse rolls 2025-02-30 over into March; a date that does not exist is refused
+    if (Number.isFinite(ms) && day.getUTCMonth() === m - 1 && day.getUTCDate() === d) return ms;
   }
   throw new FlowStoreError(
     "CF_FLOWS_SINCE",

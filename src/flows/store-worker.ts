@@ -21,12 +21,13 @@ interface Batch {
 }
 type Msg = ({ type: "batch" } & Batch) | { type: "close" };
 
-/** slots: committed events, transactions, closed, lost, epoch (see store.ts SHARED) */
+/** slots: committed events, transactions, closed, lost, epoch, longest transaction in µs (see store.ts SHARED) */
 const COMMITTED = 0;
 const TRANSACTIONS = 1;
 const CLOSED = 2;
 const LOST = 3;
 const EPOCH = 4;
+const MAX_FLUSH_US = 5;
 
 const port = parentPort;
 if (port !== null) {
@@ -48,6 +49,8 @@ if (port !== null) {
         pending.shift();
         Atomics.add(shared, COMMITTED, BigInt(b.events.length));
         Atomics.add(shared, TRANSACTIONS, 1n);
+        const us = BigInt(Math.round(ms * 1000));
+        if (us > Atomics.load(shared, MAX_FLUSH_US)) Atomics.store(shared, MAX_FLUSH_US, us);
         bump();
         port.postMessage({ type: "done", seq: b.seq, n: b.events.length, ms });
       } catch (e) {

@@ -109,7 +109,7 @@ function workerUrl(): URL {
 }
 
 /** Slots of the shared counters between this thread and the writer thread. */
-const SHARED = { committed: 0, transactions: 1, closed: 2, lost: 3, epoch: 4 } as const;
+const SHARED = { committed: 0, transactions: 1, closed: 2, lost: 3, epoch: 4, maxFlushUs: 5 } as const;
 
 /**
  * Open (create when missing) a store for writing and return its sink. Throws FlowStoreError
@@ -171,7 +171,7 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
   } else {
     // open once here so a bad file fails now, synchronously, with its FlowStoreError
     openDbForWriting(path, opts.now ? { now: opts.now } : {}).close();
-    const shared = new BigInt64Array(new SharedArrayBuffer(8 * 5));
+    const shared = new BigInt64Array(new SharedArrayBuffer(8 * 6));
     const worker = new Worker(workerUrl(), { workerData: { path, busyTimeoutMs: opts.busyTimeoutMs ?? 1000, shared } });
     worker.unref();
     let posted = 0;
@@ -189,10 +189,8 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
       pendingDropped = 0;
       opts.onError?.(err);
     };
-    worker.on("message", (m: { type: string; ms?: number; message?: string; code?: string }) => {
-      if (m.type === "done") {
-        if ((m.ms ?? 0) > maxFlushMs) maxFlushMs = m.ms ?? 0;
-      } else if (m.type === "error") {
+    worker.on("message", (m: { type: string; message?: string; code?: string }) => {
+      if (m.type === "error") {
         writeErrors++;
         opts.onError?.(Object.assign(new Error(m.message ?? "write failed"), { code: m.code }));
       }
@@ -205,7 +203,24 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
       const t0 = performance.now();
       const events = queue.splice(0, n);
       posted += n;
-      worker.postMessage({ type: "batch", seq: ++seq, events, dropped: pendingDropped });
+      let unclonable = 0;
+      try {
+        worker.postMessage({ type: "batch", seq: seq + 1, events, dropped: pendingDropped });
+      } catch {
+        // an event holding a function or symbol cannot cross threads: send what JSON keeps
+        const plain: FlowEvent[] = [];
+        for (const e of events) {
+          try {
+            plain.push(JSON.parse(JSON.stringify(e, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))) as FlowEvent);
+          } catch {
+            unclonable++;
+          }
+        }
+        posted -= unclonable;
+        dropped += unclonable;
+        worker.postMessage({ type: "batch", seq: seq + 1, events: plain, dropped: pendingDropped + unclonable });
+      }
+      seq++;
       pendingDropped = 0;
       pause(t0);
       return true;
@@ -232,7 +247,10 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
       void worker.terminate();
     };
     inFlight = (): number => (failed ? 0 : posted - load(SHARED.committed));
-    committed = () => ({ written: load(SHARED.committed), flushes: load(SHARED.transactions) });
+    committed = () => {
+      maxFlushMs = load(SHARED.maxFlushUs) / 1000;
+      return { written: load(SHARED.committed), flushes: load(SHARED.transactions) };
+    };
   }
 
   /** One turn: one batch; if more is queued, come back on the next turn of the event loop. */
@@ -255,7 +273,7 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
   const store: FlowStore = {
     path,
     emit(e: FlowEvent): void {
-      if (closed || queue.length + inFlight() >= capacity) {
+      if (closed || queue.length + inFlight() >= capacity || typeof e !== "object" || e === null) {
         dropped++;
         if (!closed) pendingDropped++;
         return;
@@ -270,7 +288,10 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
       }
       settle();
     },
-    stats: () => ({ queued: queue.length + inFlight(), ...committed(), dropped, writeErrors, maxFlushMs, maxPauseMs }),
+    stats: () => {
+      const c = committed();
+      return { queued: queue.length + inFlight(), ...c, dropped, writeErrors, maxFlushMs, maxPauseMs };
+    },
     close(): void {
       if (closed) return;
       store.flush();

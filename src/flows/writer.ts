@@ -28,7 +28,10 @@ export interface WriterOptions {
 }
 
 export interface BatchWriter {
-  /** write `events` and add `droppedDelta` to the drop counter in one transaction; returns its ms */
+  /**
+   * Write `events` and add `droppedDelta` to the drop counter in one transaction; returns its ms.
+   * An event that cannot be converted at all (not an object) is counted as dropped.
+   */
   write(events: readonly FlowEvent[], droppedDelta: number): number;
   close(): void;
 }
@@ -73,10 +76,20 @@ export function openBatchWriter(path: string, opts: WriterOptions = {}): BatchWr
         const head = getHead.get() as { id: string; hash: string };
         let id = Number(head.id);
         let prev = head.hash;
-        const droppedTotal = (addDropped.get(droppedDelta) as { value: number }).value;
         const nowMs = now();
+        // convert first: an event that cannot be read at all is dropped and counted, never
+        // allowed to fail (and so block) the whole batch
+        const rows: FlowRow[] = [];
+        let unreadable = 0;
         for (const e of events) {
-          const row = eventToRow(e, nowMs) as FlowRow;
+          try {
+            rows.push(eventToRow(e, nowMs) as FlowRow);
+          } catch {
+            unreadable++;
+          }
+        }
+        const droppedTotal = (addDropped.get(droppedDelta + unreadable) as { value: number }).value;
+        for (const row of rows) {
           row.id = ++id;
           row.dropped_total = droppedTotal;
           const h = rowHash(prev, row);
@@ -86,7 +99,7 @@ export function openBatchWriter(path: string, opts: WriterOptions = {}): BatchWr
           insert.run(...values);
           prev = h;
         }
-        if (events.length > 0) {
+        if (rows.length > 0) {
           setMeta.run(String(id), "head_id");
           setMeta.run(prev, "head_hash");
         }

@@ -69,6 +69,7 @@ export const CODES = {
   CF4021: "group defined twice with different content",
   CF4022: "unknown catalog",
   CF4030: "duplicate rule name",
+  CF4031: "reserved rule name",
   CF4040: "phase not declared",
   // 9xxx: internal
   CF9001: "invalid built-in catalog or preset entry",

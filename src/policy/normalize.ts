@@ -49,6 +49,15 @@ export interface Unit {
 }
 
 export const DEFAULT_PRIORITY = 100;
+
+/** Names decisions and the kernel's packet log use for things that are not rules. */
+export const RESERVED_RULE_NAMES: readonly string[] = ["default", "dns", "dns_upstreams", "host-side"];
+const RESERVED_WHY: Readonly<Record<string, string>> = {
+  default: "the policy's default",
+  dns: "DNS sent anywhere but the configured upstreams",
+  dns_upstreams: "DNS to the configured upstreams",
+  "host-side": "traffic from a sandbox to its host",
+};
 export const DEFAULT_MIN_TTL = 5;
 
 interface Ctx {
@@ -283,6 +292,12 @@ export function buildPolicy(
   const drafts: RuleDraft[] = [];
   const byName = new Map<string, { pos: SourcePos; unit: number }>();
   for (const { rule: r, unit } of drafted) {
+    if (RESERVED_RULE_NAMES.includes(r.name)) {
+      out.push(
+        diag("CF4031", `rule name \`${r.name}\` is reserved: decisions and packet logs use it for ${RESERVED_WHY[r.name] ?? "clawfence itself"}`, `rename the rule, e.g. \`${r.name}-rule\``, r.pos, { rule: r.name }),
+      );
+      continue;
+    }
     const first = byName.get(r.name);
     if (!first) {
       byName.set(r.name, { pos: r.pos, unit });

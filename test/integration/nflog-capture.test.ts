@@ -174,6 +174,11 @@ void describe("NFLOG reader in a network namespace", { skip: skip || false, time
       assert.ok(Math.abs(Date.parse(e.ts) - Date.now()) < 60_000, `ts ${e.ts} is now`);
     }
     assert.deepEqual(errors, []);
+    // the kernel lets one socket per namespace bind a group: a second reader is refused, with the reason
+    const second = createNflogReader({ group: g, netns: NS.near, mapPrefix: () => null, sink: createMemorySink(), clock: { now: () => Date.now() } });
+    await assert.rejects(second.start(), (e: { code: string; fix: string }) => e.code === "CF_RUNTIME_NFLOG_START" && /another process reads NFLOG group/.test(e.fix));
+    await second.close();
+    assert.equal(r.stats().running, true, "the first reader is unaffected");
     await r.close();
     assert.equal(r.stats().parseErrors, 0);
     assert.equal(r.stats().unmapped, 0);

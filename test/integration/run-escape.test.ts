@@ -233,18 +233,18 @@ const reached = (path: string): boolean => paths().some((l) => l.includes(` ${pa
 
 const opts = { skip };
 
-test("the sandbox ran the probe script to the end and exited 0", opts, () => {
+void test("the sandbox ran the probe script to the end and exited 0", opts, () => {
   assert.equal(result.status, 0, result.stderr);
   assert.match(result.stdout, /@@DONE/);
   assert.ok(check, `the @@WAIT check did not run: ${result.stderr}`);
 });
 
-test("positive controls reach the far side: allowed.test through the proxy, transparently, over CONNECT and TLS", opts, () => {
+void test("positive controls reach the far side: allowed.test through the proxy, transparently, over CONNECT and TLS", opts, () => {
   for (const path of ["/p-ctl-proxy", "/p-ctl-noproxy", "/p-ctl-tls", "/p-ctl-connect"]) assert.ok(reached(path), `${path} did not reach allowed.test: ${JSON.stringify(paths())}`);
   assert.equal(probe("ctl-node"), process.version, "the contained user can run the project's node");
 });
 
-test("changing the rules from inside fails: no root, no capabilities, no_new_privs, and the tables in H are intact", opts, () => {
+void test("changing the rules from inside fails: no root, no capabilities, no_new_privs, and the tables in H are intact", opts, () => {
   assert.equal(probe("inside-uid"), "65534");
   const caps = probe("inside-caps");
   for (const f of ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]) assert.match(caps, new RegExp(`${f}:\\s+0{16}`), caps);
@@ -259,7 +259,7 @@ test("changing the rules from inside fails: no root, no capabilities, no_new_pri
   assert.equal(check.sandboxV6, "1", "IPv6 still off inside");
 });
 
-test("direct IP to unlisted destinations reaches nothing (kernel for other ports, transparent proxy for 80/443)", opts, () => {
+void test("direct IP to unlisted destinations reaches nothing (kernel for other ports, transparent proxy for 80/443)", opts, () => {
   assert.match(probe("direct-ip-8080"), /^error/);
   assert.ok(!reached("/p-direct-80") && !reached("/p-direct-443"));
   assert.deepEqual(at(`${ADDR.blocked}:8080`).filter((e) => e.ev === "accept" && !pathOf(e)), [], "nothing accepted at blocked:8080");
@@ -269,7 +269,7 @@ test("direct IP to unlisted destinations reaches nothing (kernel for other ports
   assert.ok(check && (check.counters["default"] ?? 0) > 0, "the policy table's default counter saw the drops");
 });
 
-test("an allowed IP on another port or protocol reaches nothing", opts, () => {
+void test("an allowed IP on another port or protocol reaches nothing", opts, () => {
   assert.match(probe("allowed-ip-8080"), /^error/);
   assert.deepEqual(at(`${ADDR.allowed}:8080`), []);
   assert.match(probe("allowed-ip-udp80"), /noreply|error/);
@@ -277,21 +277,21 @@ test("an allowed IP on another port or protocol reaches nothing", opts, () => {
   assert.equal(w.farCounters()["udp_80"], 0);
 });
 
-test("UDP and QUIC (udp 443) reach nothing, to an allowed or an unlisted address", opts, () => {
+void test("UDP and QUIC (udp 443) reach nothing, to an allowed or an unlisted address", opts, () => {
   assert.match(probe("quic-allowed"), /noreply|error/);
   assert.match(probe("quic-blocked"), /noreply|error/);
   assert.equal(w.far(start).filter((e) => e.ev === "udp").length, 0);
   assert.equal(w.farCounters()["udp_443"], 0);
 });
 
-test("ICMP: the contained user cannot open an ICMP socket, and root's raw echo from the sandbox namespace is dropped before U", opts, () => {
+void test("ICMP: the contained user cannot open an ICMP socket, and root's raw echo from the sandbox namespace is dropped before U", opts, () => {
   for (const id of ["icmp-blocked", "allowed-ip-icmp"]) assert.match(probe(id), /EACCES|EPERM/, probe(id));
   assert.ok(check);
   assert.doesNotMatch(check.rootIcmp, /reply \(/, check.rootIcmp);
   assert.equal(w.farCounters()["icmp_echo"], 0);
 });
 
-test("IPv6 is off in the sandbox and nothing arrives at the IPv6 server", opts, () => {
+void test("IPv6 is off in the sandbox and nothing arrives at the IPv6 server", opts, () => {
   assert.match(probe("v6-tcp"), /^error/);
   assert.notEqual(result.probes.get("v6-curl")?.rc, 0);
   assert.notEqual(result.probes.get("v6-name")?.rc, 0);
@@ -300,7 +300,7 @@ test("IPv6 is off in the sandbox and nothing arrives at the IPv6 server", opts, 
   assert.equal(w.farCounters()["v6_far"], 0);
 });
 
-test("other resolvers over UDP/TCP 53, DoT 853 and DoH, and the allowed resolver past the guard, hear nothing", opts, () => {
+void test("other resolvers over UDP/TCP 53, DoT 853 and DoH, and the allowed resolver past the guard, hear nothing", opts, () => {
   for (const id of ["resolver-udp", "resolver-tcp", "resolver-main-direct"]) assert.doesNotMatch(probe(id), /status: NOERROR/, `${id}: ${probe(id)}`);
   assert.notEqual(result.probes.get("resolver-dot")?.rc, 0, probe("resolver-dot"));
   assert.deepEqual(w.queries("alt", start), [], "the second resolver's query log");
@@ -315,7 +315,7 @@ test("other resolvers over UDP/TCP 53, DoT 853 and DoH, and the allowed resolver
   assert.ok(check && (check.counters["dns"] ?? 0) > 0, "the policy table's dns counter saw the attempts");
 });
 
-test("DNS tunnelling through the allowed resolver: high-entropy names never reach U, distinct short names stop at the per-domain budget", opts, () => {
+void test("DNS tunnelling through the allowed resolver: high-entropy names never reach U, distinct short names stop at the per-domain budget", opts, () => {
   const main = w.queries("main", start);
   const high = new Set(tunnelHigh);
   assert.equal(main.filter((n) => high.has(n)).length, 0, "high-entropy names reached U");
@@ -329,7 +329,7 @@ test("DNS tunnelling through the allowed resolver: high-entropy names never reac
   assert.ok(!main.some((n) => n === "data.x.tunnel.test" || n.startsWith("aaaaaaaa")));
 });
 
-test("DNS rebinding of allowed names to loopback, metadata and private ranges: addresses stripped, never programmed, nothing connects", opts, () => {
+void test("DNS rebinding of allowed names to loopback, metadata and private ranges: addresses stripped, never programmed, nothing connects", opts, () => {
   for (const id of ["rebind-lo-dns", "rebind-md-dns", "rebind-priv-dns", "rebind-mapped-dns"]) assert.equal(probe(id), "end", `${id} answered addresses: ${probe(id)}`);
   for (const id of ["rebind-lo-noproxy", "rebind-md-noproxy"]) assert.notEqual(result.probes.get(id)?.rc, 0, `${id}: ${probe(id)}`);
   for (const id of ["rebind-md-proxy", "rebind-priv-proxy", "rebind-lo-proxy"]) assert.doesNotMatch(probe(id), /^2/, `${id}: ${probe(id)}`);
@@ -343,7 +343,7 @@ test("DNS rebinding of allowed names to loopback, metadata and private ranges: a
   assert.deepEqual(at(`${ADDR.internal10}:80`), []);
 });
 
-test("proxy requests to special-purpose addresses in any notation are refused and reach nothing (HTTP, CONNECT, SOCKS5)", opts, () => {
+void test("proxy requests to special-purpose addresses in any notation are refused and reach nothing (HTTP, CONNECT, SOCKS5)", opts, () => {
   const ids = [...result.probes.keys()].filter((k) => k.startsWith("notation-"));
   assert.ok(ids.length >= 18);
   for (const id of ids) {
@@ -358,14 +358,14 @@ test("proxy requests to special-purpose addresses in any notation are refused an
   assert.equal(w.farCounters()["metadata"], 0);
 });
 
-test("CONNECT to unlisted hosts or ports is refused and nothing is dialled", opts, () => {
+void test("CONNECT to unlisted hosts or ports is refused and nothing is dialled", opts, () => {
   for (const id of ["connect-name", "connect-port", "connect-ip"]) assert.match(probe(id), /403/, `${id}: ${probe(id)}`);
   assert.notEqual(result.probes.get("connect-curl")?.rc, 0);
   assert.deepEqual(at(`${ADDR.blocked}:443`), []);
   assert.deepEqual(at(`${ADDR.allowed}:8080`), []);
 });
 
-test("a TLS SNI that differs from the CONNECT host never reaches the server's handshake", opts, () => {
+void test("a TLS SNI that differs from the CONNECT host never reaches the server's handshake", opts, () => {
   assert.doesNotMatch(probe("sni-openssl"), /Cipher is (?!\(NONE\))/, probe("sni-openssl"));
   assert.match(probe("sni-openssl"), /alert access denied/);
   assert.doesNotMatch(probe("sni-python"), /tls ok/, probe("sni-python"));
@@ -377,7 +377,7 @@ test("a TLS SNI that differs from the CONNECT host never reaches the server's ha
   assert.ok(!at(`${ADDR.allowed}:443`).some((e) => e.ev === "data" && e.first?.includes("p-sni")));
 });
 
-test("services on the host side (host-side address, H's other address, the transparent ports) are unreachable", opts, () => {
+void test("services on the host side (host-side address, H's other address, the transparent ports) are unreachable", opts, () => {
   for (const id of ["host-hostaddr-tcp", "host-other-tcp", "host-transparent-port"]) assert.match(probe(id), /^error/, `${id}: ${probe(id)}`);
   for (const id of ["host-hostaddr-udp", "host-other-udp"]) assert.match(probe(id), /noreply|error/);
   assert.deepEqual(
@@ -387,7 +387,7 @@ test("services on the host side (host-side address, H's other address, the trans
   );
 });
 
-test("internal ranges not listed under internal are unreachable (with an any rule: run-lifecycle.test.ts)", opts, () => {
+void test("internal ranges not listed under internal are unreachable (with an any rule: run-lifecycle.test.ts)", opts, () => {
   // port 80 is redirected to the transparent proxy: the TCP connect succeeds (to the proxy), the request gets 403
   for (const id of ["internal-10", "internal-192"]) assert.match(probe(id), /^connected HTTP\/1\.1 403|^error/, `${id}: ${probe(id)}`);
   for (const id of ["internal-10-8443", "internal-metadata-8443"]) assert.match(probe(id), /^error/, `${id}: ${probe(id)}`);
@@ -400,7 +400,7 @@ test("internal ranges not listed under internal are unreachable (with an any rul
   assert.equal(w.farCounters()["internal192"], 0);
 });
 
-test("ignoring the proxy variables: unlisted destinations stay unreachable, allowed names still work", opts, () => {
+void test("ignoring the proxy variables: unlisted destinations stay unreachable, allowed names still work", opts, () => {
   assert.notEqual(result.probes.get("noproxy-ip")?.rc, 0);
   assert.match(probe("noproxy-node"), /^error/);
   assert.notEqual(result.probes.get("noproxy-unset")?.rc, 0);
@@ -408,7 +408,7 @@ test("ignoring the proxy variables: unlisted destinations stay unreachable, allo
   assert.ok(reached("/p-ctl-noproxy"));
 });
 
-test("denials are reported on stderr with rule and reason", opts, () => {
+void test("denials are reported on stderr with rule and reason", opts, () => {
   const lines = result.stderr.split("\n").filter((l) => l.startsWith("clawfence: deny "));
   assert.ok(lines.length > 10, result.stderr.slice(0, 2000));
   for (const l of lines) assert.match(l, / rule=\S+ reason=[a-z-]+/);

@@ -72,12 +72,12 @@ const probe = (id: string): string => {
 const reached = (path: string): boolean => w.far(start).some((e) => e.ev === "data" && (e.first ?? "").includes(` ${path} `));
 const wouldDeny = (): string[] => result.stderr.split("\n").filter((l) => l.startsWith("clawfence: would-deny "));
 
-test("in monitor mode the command runs to the end and exits 0", opts, () => {
+void test("in monitor mode the command runs to the end and exits 0", opts, () => {
   assert.equal(result.status, 0, result.stderr.slice(0, 2000));
   assert.match(result.stdout, /@@DONE/);
 });
 
-test("monitor mode: unlisted names resolve and reach their server through the proxy, transparently and over CONNECT", opts, () => {
+void test("monitor mode: unlisted names resolve and reach their server through the proxy, transparently and over CONNECT", opts, () => {
   assert.equal(probe("dns-unlisted"), ADDR.blocked);
   assert.ok(w.queries("main", start).includes("blocked.test"));
   assert.ok(reached("/p-m-proxy"), probe("proxy-unlisted"));
@@ -86,7 +86,7 @@ test("monitor mode: unlisted names resolve and reach their server through the pr
   assert.ok(w.far(start).some((e) => e.ev === "hello" && e.sni === "blocked.test"));
 });
 
-test("monitor mode: the kernel lets direct IP, UDP/QUIC and other resolvers through and counts them", opts, () => {
+void test("monitor mode: the kernel lets direct IP, UDP/QUIC and other resolvers through and counts them", opts, () => {
   assert.match(probe("direct-ip"), /connected HTTP\/1\.1 200/);
   assert.ok(reached("/p-m-direct"));
   assert.equal(probe("quic"), "reply");
@@ -96,7 +96,7 @@ test("monitor mode: the kernel lets direct IP, UDP/QUIC and other resolvers thro
   assert.ok((counters["default"] ?? 0) > 0 && (counters["dns"] ?? 0) > 0, JSON.stringify(counters));
 });
 
-test("monitor mode: SNI mismatch, special-purpose notations and rebinding go through the proxy as would-deny", opts, () => {
+void test("monitor mode: SNI mismatch, special-purpose notations and rebinding go through the proxy as would-deny", opts, () => {
   assert.match(probe("sni-mismatch"), /tls ok/);
   assert.ok(w.far(start).some((e) => e.ev === "hello" && e.sni === "other.test"));
   assert.match(probe("special-notation"), /200/);
@@ -104,7 +104,7 @@ test("monitor mode: SNI mismatch, special-purpose notations and rebinding go thr
   assert.match(probe("rebind-proxy"), /^ok 169\.254\.169\.254:80/);
 });
 
-test("monitor mode: every proxy and DNS probe is logged as would-deny with rule and reason, and nothing as deny", opts, () => {
+void test("monitor mode: every proxy and DNS probe is logged as would-deny with rule and reason, and nothing as deny", opts, () => {
   const lines = wouldDeny();
   for (const re of [/ dns\/udp blocked\.test rule=default reason=default-deny/, / proxy\/tcp blocked\.test/, /reason=sni-mismatch/, /reason=special-range/]) {
     assert.ok(lines.some((l) => re.test(l)), `no would-deny line matches ${String(re)}:\n${lines.join("\n")}`);
@@ -115,7 +115,7 @@ test("monitor mode: every proxy and DNS probe is logged as would-deny with rule 
   );
 });
 
-test(
+void test(
   "monitor mode: flows the kernel let through (direct IP, UDP, other resolvers) are logged as would-deny",
   { skip, todo: "the kernel logs them to NFLOG group N, but src/cli/flow-sinks.ts does not start an NFLOG reader yet (packetLog is never set)" },
   () => {
@@ -125,7 +125,7 @@ test(
   },
 );
 
-test("monitor mode does not loosen the frame: the host side stays unreachable and the command stays unprivileged", opts, () => {
+void test("monitor mode does not loosen the frame: the host side stays unreachable and the command stays unprivileged", opts, () => {
   assert.match(probe("host-side"), /^error/);
   assert.deepEqual(
     w.far(start).filter((e) => e.local.endsWith(":9911")),

@@ -9,6 +9,7 @@
  * Exit 0 when every step went as the policy says. Needs root, iproute2 and nftables.
  */
 import { spawn } from "node:child_process";
+import { Writable } from "node:stream";
 import { mkdtemp, rm, writeFile, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { CliError, type CliIo } from "../errors.ts";
 import { createDemoWorld, DEMO_ADDRS } from "../../runtime/demo/world.ts";
 import { execTool } from "../../runtime/exec.ts";
+import { run as runFlows } from "./flows.ts";
 
 export const DEMO_POLICY = `# clawfence demo policy: the locked-down preset, plus the agent's own tool API
 version: 1
@@ -74,6 +76,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       "--user",
       user ?? "nobody",
       "--verbose",
+      "--flows",
+      join(dir, "flows.db"),
       "--",
       process.execPath,
       here("../../runtime/demo/agent"),
@@ -84,6 +88,14 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     child.stdout.on("data", (d: string) => out(d.replace(/^(?!agent:|\s{7}->)/gm, "")));
     child.stderr.on("data", (d: string) => out(d.replace(/^clawfence: /gm, "  clawfence decided: ")));
     const code: number = await new Promise((resolve) => child.once("exit", (c, s) => resolve(c ?? (s ? 128 : 1))));
+    out(`\nthe flow log (clawfence flows --db ${join(dir, "flows.db")} --verdict deny):\n`);
+    const indent = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out(chunk.toString("utf8").replace(/^(?=.)/gm, "  "));
+        done();
+      },
+    });
+    await runFlows(["--db", join(dir, "flows.db"), "--verdict", "deny"], { ...io, stdout: indent });
     out(
       code === 0
         ? "\ndemo: the agent reached its tool API and nothing else; every decision above names its rule.\n"

@@ -232,6 +232,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
       minSubdomains,
       source: values.db,
       ...(base ? { base } : {}),
+      ...(values.output !== undefined ? { file: values.output } : {}),
       ...(values.name !== undefined ? { name: values.name } : {}),
     });
   } catch (e) {

@@ -19,13 +19,15 @@ import { openFlowSinks } from "../flow-sinks.ts";
 
 const HELP = `usage: clawfence run --policy POLICY [--mode monitor|enforce] [--dns-upstream ADDR]...
                      [--flows DB] [--user USER] [--phase P] [--pool CIDR] [--no-transparent]
-                     [--quiet|--verbose] [--var k=v]... -- CMD [ARGS...]
+                     [--quiet|--verbose] [--no-packet-log] [--metrics ADDR:PORT]
+                     [--var k=v]... -- CMD [ARGS...]
 
 Runs CMD in its own network namespace: its only resolver is clawfence's DNS guard, its proxy
 variables point at clawfence's proxy, and the kernel lets through only what the policy allows.
 Needs root (namespaces, nftables); CMD itself runs unprivileged (--user, or the sudo user).
 Denied attempts are printed on stderr (--quiet: none, --verbose: allowed ones too), and every
-decision goes to --flows DB.
+decision goes to --flows DB. Packets the kernel drops are read from NFLOG with tcpdump
+(--no-packet-log: enforce without recording them).
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -48,6 +50,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         "no-transparent": { type: "boolean", default: false },
         quiet: { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
+        "no-packet-log": { type: "boolean", default: false },
+        metrics: { type: "string" },
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -76,7 +80,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const user = resolveIdentity(values.user, io.env);
 
   await cleanupLeftovers(io.env); // a crashed run's namespace, tables and slot
-  const sinks = await openFlowSinks({ db: values.flows, quiet: values.quiet, verbose: values.verbose, stderr: io.stderr, policy });
+  const sinks = await openFlowSinks({ db: values.flows, quiet: values.quiet, verbose: values.verbose, metrics: values.metrics, stderr: io.stderr, policy });
   let sandbox;
   try {
     sandbox = await createSandbox({
@@ -89,7 +93,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       transparent: !values["no-transparent"],
       sink: sinks.sink,
       env: io.env,
-      ...(sinks.packetLog ? { packetLog: sinks.packetLog } : {}),
+      ...(sinks.packetLog && !values["no-packet-log"] ? { packetLog: sinks.packetLog } : {}),
     });
   } catch (e) {
     await sinks.close();

@@ -6,10 +6,11 @@
  * (verify/builtin.ts) and the user's (verify/scenarios-file.ts), run them through the static
  * runner (verify/runner.ts) and print the table as results arrive, or JSON at the end; write
  * JUnit XML to --junit. `--schema` prints the scenarios file's JSON Schema, `--list` the
- * built-in scenario ids. `--live` (probes in a real `clawfence run` sandbox) is not in this
- * build: it fails with CF_VERIFY_LIVE_UNAVAILABLE instead of pretending.
+ * built-in scenario ids. `--live` judges by what reaches the far side of a real `clawfence
+ * run` sandbox in a throwaway world of namespaces (verify/live/runner.ts); it needs root.
  * Exit: 0 every expectation holds; 1 an expectation failed, nothing was judged, or the
- * policy has errors; 2 usage, I/O, a broken scenarios file, or --live.
+ * policy has errors; 2 usage, I/O, a broken scenarios file, or --live without root;
+ * 3 the live world or sandbox failed.
  */
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -17,7 +18,9 @@ import { parseArgs } from "node:util";
 import { didYouMean } from "../../policy/codes.ts";
 import { PolicyError, formatDiagnostic } from "../../policy/errors.ts";
 import { BUILTINS, builtinScenarios } from "../../verify/builtin.ts";
-import { createStaticRunner, LIVE_UNAVAILABLE, runVerify } from "../../verify/runner.ts";
+import { createStaticRunner, runVerify, type ProbeRunner } from "../../verify/runner.ts";
+import { createLiveRunner } from "../../verify/live/runner.ts";
+import { PlanError } from "../../verify/live/plan.ts";
 import { idWidth, jsonReport, junitReport, succeeded, tableHeader, tableRow, tableSummary, type ReportContext } from "../../verify/report.ts";
 import type { Scenario } from "../../verify/scenario.ts";
 import { loadScenariosText, scenariosJsonSchema, type LoadedScenarios } from "../../verify/scenarios-file.ts";
@@ -28,7 +31,8 @@ import { parseVarOverrides } from "./check.ts";
 const HELP = `usage: clawfence verify --policy POLICY [options]
 
 Validation scenarios and the escape suite: every expectation is decided with the policy's
-decide() (static mode: fast, no privileges, for CI on every policy change).
+decide() (static mode: fast, no privileges, for CI on every policy change), or, with --live,
+by what reaches the far side of a real sandbox (needs root).
 
 options:
   --policy FILE            the policy to verify (required)
@@ -39,12 +43,16 @@ options:
   --skip ID[,ID]           switch built-in scenarios off by id or family (repeatable; see --list)
   --phase PHASE            judge in this phase only (default: every phase the policy declares)
   --var NAME=VALUE         set a policy variable (repeatable)
-  --live                   probe inside a real sandbox (not in this build)
+  --live                   probe inside a real \`clawfence run\` sandbox in a throwaway world of
+                           network namespaces; judged by what reaches the far side (root)
+  --user USER              live: the contained user (default nobody)
+  --sandbox-mode MODE      live: run the sandbox with --mode monitor|enforce whatever the
+                           policy says (a self-test: monitor must fail the escape scenarios)
   --list                   list the built-in scenarios
   --schema                 print the JSON Schema of the scenarios file
 
 exit: 0 every expectation holds, 1 an expectation failed (or nothing was judged),
-      2 usage, I/O or a broken scenarios file
+      2 usage, I/O, a broken scenarios file, --live without root; 3 the live world failed
 `;
 
 const FORMATS = ["table", "json"] as const;
@@ -73,6 +81,8 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
         phase: { type: "string" },
         var: { type: "string", multiple: true },
         live: { type: "boolean" },
+        user: { type: "string" },
+        "sandbox-mode": { type: "string" },
         list: { type: "boolean" },
         schema: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -94,11 +104,18 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
     io.stdout.write(listText());
     return 0;
   }
-  if (v.live) {
+  const sandboxMode = v["sandbox-mode"];
+  if (sandboxMode !== undefined && sandboxMode !== "monitor" && sandboxMode !== "enforce") {
+    throw new CliError("CF_USAGE_ARGS", `--sandbox-mode '${sandboxMode}' is not monitor or enforce`, "use --sandbox-mode monitor or --sandbox-mode enforce (with --live)");
+  }
+  if (!v.live && (sandboxMode !== undefined || v.user !== undefined)) {
+    throw new CliError("CF_USAGE_ARGS", `--${sandboxMode !== undefined ? "sandbox-mode" : "user"} only applies to live mode`, "add --live, or drop the option");
+  }
+  if (v.live && process.getuid?.() !== 0) {
     throw new CliError(
-      LIVE_UNAVAILABLE,
-      "live mode (--live: probes inside a real `clawfence run` sandbox, judged by what reaches the far side) is not in this build yet",
-      "drop --live to run static mode (decide() only); live mode needs `clawfence run`, which a later build provides",
+      "CF_VERIFY_LIVE_ROOT",
+      "verify --live needs root: it builds network namespaces and runs `clawfence run` (nftables) inside them",
+      "run it with sudo (the probes themselves run as an unprivileged user, --user, default nobody), or drop --live for static mode",
       2,
     );
   }
@@ -147,13 +164,33 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
     disabled.set(id, "disabled by --skip");
   }
 
-  const ctx: ReportContext = { policy, mode: "static", builtin: !v["no-builtin"], ...(phase !== undefined ? { phase } : {}), ...(v.scenarios !== undefined ? { scenariosFile: v.scenarios } : {}) };
+  const ctx: ReportContext = { policy, mode: v.live ? "live" : "static", builtin: !v["no-builtin"], ...(phase !== undefined ? { phase } : {}), ...(v.scenarios !== undefined ? { scenariosFile: v.scenarios } : {}) };
   const width = idWidth(scenarios);
   if (format === "table") io.stdout.write(tableHeader(ctx));
-  const results = await runVerify(scenarios, createStaticRunner(policy), {
-    disabled,
-    ...(format === "table" ? { onResult: (r) => io.stdout.write(tableRow(r, width)) } : {}),
-  });
+  let runner: ProbeRunner = createStaticRunner(policy);
+  if (v.live) {
+    const judged = scenarios.filter((s) => !disabled.has(s.id) && !disabled.has(s.family));
+    const vars = parseVarOverrides(v.var ?? []);
+    runner = createLiveRunner(policy, resolve(io.cwd, v.policy), {
+      scenarios: judged,
+      vars,
+      env: io.env,
+      ...(phase !== undefined ? { phase } : {}),
+      ...(sandboxMode !== undefined ? { sandboxMode } : {}),
+      ...(v.user !== undefined ? { user: v.user } : {}),
+      log: (line) => io.stderr.write(`${line}\n`),
+    });
+  }
+  let results;
+  try {
+    results = await runVerify(scenarios, runner, {
+      disabled,
+      ...(format === "table" ? { onResult: (r) => io.stdout.write(tableRow(r, width)) } : {}),
+    });
+  } catch (e) {
+    if (e instanceof PlanError) throw new CliError(e.code, e.message, e.fix, 3);
+    throw e;
+  }
   if (format === "table") io.stdout.write(tableSummary(results));
   else io.stdout.write(jsonReport(ctx, results));
 

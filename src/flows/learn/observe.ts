@@ -40,7 +40,8 @@ export interface Resolution {
 /** The columns learn groups the store by (all in the store's GROUP_COLUMNS). */
 export const LEARN_GROUP_COLUMNS = ["kind", "sandbox", "name", "dst_ip", "dst_port", "proto", "verdict", "enforced", "rule", "reason"] as const;
 
-const text = (v: unknown): string | null => (typeof v === "string" ? v : v === null || v === undefined ? null : String(v));
+/** A grouped column's value as text (SQLite gives strings, numbers or null). */
+const text = (v: string | number | null | undefined): string | null => (typeof v === "string" ? v : v === null || v === undefined ? null : String(v));
 
 /** A grouped store row (from `countBy(LEARN_GROUP_COLUMNS)`) as an observed flow. */
 export function fromGroupRow(g: GroupRow): ObservedFlow {

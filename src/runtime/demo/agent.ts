@@ -98,5 +98,6 @@ for (const s of steps) {
   process.stdout.write(`agent: ${s.title}\n       -> ${outcome.toUpperCase()} (${detail})${ok ? "" : "   <-- UNEXPECTED"}\n`);
   await new Promise((r) => setTimeout(r, 150));
 }
+await new Promise((r) => setTimeout(r, 1200)); // the kernel hands its drop log over about once a second
 process.stdout.write(failures === 0 ? "agent: done; everything outside the policy was stopped\n" : `agent: done; ${failures} step(s) did not go as the policy says\n`);
 process.exit(failures === 0 ? 0 : 1);

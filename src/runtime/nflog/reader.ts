@@ -181,7 +181,16 @@ export function createNflogReader(o: NflogReaderOptions): NflogReader {
       // decoder.failure() says why, below
     }
     const h = decoder.header();
-    if (h) for (const r of records) onRecord(r.data, r.timeMs, h.littleEndian);
+    if (h) {
+      for (const r of records) {
+        try {
+          onRecord(r.data, r.timeMs, h.littleEndian);
+        } catch (e) {
+          // a bug of ours must cost one record, not the host process
+          badRecord(e);
+        }
+      }
+    }
     const broken = decoder.failure();
     if (broken && !streamBroken) {
       streamBroken = true;
@@ -213,6 +222,11 @@ export function createNflogReader(o: NflogReaderOptions): NflogReader {
     });
     c.stderr.on("error", () => undefined);
     stopped = new Promise<void>((resolve) => {
+      // a child that failed to spawn may never emit "close"
+      c.on("error", () => {
+        running = false;
+        resolve();
+      });
       c.on("close", (code, signal) => {
         running = false;
         if (stderrBuf) onStderrLine(stderrBuf);
@@ -264,9 +278,11 @@ export function createNflogReader(o: NflogReaderOptions): NflogReader {
             missing ? "'tcpdump' was not found" : `'${argv.join(" ")}' exited before capturing: ${text || "no message"}`,
             missing
               ? "install it (Debian: apt-get install tcpdump)"
-              : /busy|in use/i.test(text)
-                ? `another process reads NFLOG group ${o.group}; stop it or compile the ruleset with another --log-group`
-                : "run as root, with tcpdump built with NFLOG support (Debian's is)",
+              : /Can't listen on group|busy/i.test(text)
+                ? `another process reads NFLOG group ${o.group} in this namespace (the kernel allows one); stop it or compile the ruleset with another --log-group`
+                : /Cannot open network namespace/.test(text)
+                  ? `create the namespace '${o.netns ?? ""}' first (the reader runs where the log statements are)`
+                  : "run as root, with tcpdump built with NFLOG support (Debian's is)",
           ),
         );
       });

@@ -209,7 +209,6 @@ export function createProxy(opts: ProxyOptions): Proxy {
       if (m <= 0) perClient.delete(key);
       else perClient.set(key, m);
     });
-    sock.setNoDelay(true);
     return true;
   }
 
@@ -562,6 +561,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
           return;
         }
         const up = d.sock;
+        up.on("error", () => up.destroy()); // the request below reports it too
         up.setTimeout(limits.idleTimeoutMs, () => up.destroy());
         const upReq = http.request({
           method: req.method ?? "GET",

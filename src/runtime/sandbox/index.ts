@@ -27,7 +27,7 @@ import { compileDecider } from "../../match/decide.ts";
 import { backend as nftables } from "../../compile/nftables/index.ts";
 import { createDnsGuard, type DnsGuard } from "../dns/guard.ts";
 import { createProxy, type Proxy } from "../proxy/proxy.ts";
-import { createUpstreamResolver } from "../proxy/resolver.ts";
+import { createCachingResolver, createUpstreamResolver } from "../proxy/resolver.ts";
 import { createNftSession, type NftRunner } from "../nft/session.ts";
 import { createSetProgrammer } from "../nft/programmer.ts";
 import type { EventSink } from "../events.ts";
@@ -174,7 +174,10 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
       listeners,
       policy: o.policy,
       decider,
-      resolver: createUpstreamResolver({ servers: o.upstreams.map((u) => (u.family === 6 ? `[${u.address}]:${u.port}` : `${u.address}:${u.port}`)) }),
+      resolver: createCachingResolver(createUpstreamResolver({ servers: o.upstreams.map((u) => (u.family === 6 ? `[${u.address}]:${u.port}` : `${u.address}:${u.port}`)) }), {
+        minTtl: o.policy.dns.minTtl,
+        clock,
+      }),
       sink: o.sink,
       clock,
       sandbox: id,

@@ -112,7 +112,7 @@ export interface RunHandle {
   readonly proc: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** resolves when stdout or stderr matches */
+  /** resolves when stdout or stderr matches (default limit 45 s) */
   waitFor(re: RegExp, ms?: number): Promise<void>;
   readonly done: Promise<RunResult>;
 }
@@ -160,7 +160,7 @@ export interface World {
   cli(args: readonly string[]): { status: number | null; stdout: string; stderr: string };
   /** state records of sandboxes (the files clawfence writes) */
   records(): Array<{ id: string; ns: string; hostIf: string; tables: string[]; pid: number }>;
-  /** the `/29` pool this world gives to the next `run` (distinct per run and per world) */
+  /** the address pool this world gives to every `run` (distinct per world) */
   nextPool(): string;
   /** the host-side address of a running sandbox (read from its veth in H) */
   hostAddr(hostIf: string): string;
@@ -218,7 +218,6 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
   const procs: ChildProcess[] = [];
   const runs: ChildProcess[] = [];
   const counters = new Map<string, string>();
-  let pools = 0;
   const poolBase = 1 + Math.floor(Math.random() * 250);
 
   const inNs = (ns: string, cmd: string, ...args: string[]): string => sh("ip", ["netns", "exec", ns, cmd, ...args]);
@@ -277,9 +276,10 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
       return file;
     },
     nextPool() {
-      // clawfence takes pools of /29 at the smallest: two /30 slots, one picked at random; the
-      // host-side address is then read from the sandbox (probe.py's HOSTADDR, or `hostAddr()`)
-      return `100.127.${poolBase}.${(pools++ % 32) * 8}/29`;
+      // one pool per world: clawfence's slot files (in this world's state dir) keep the runs'
+      // /30s, and the NFLOG groups derived from them, apart. The host-side address is read
+      // from the sandbox (probe.py's HOSTADDR, or `hostAddr()`)
+      return `100.127.${poolBase}.0/24`;
     },
     run(o) {
       const policyFile = join(dir, `policy-${randomBytes(3).toString("hex")}.yaml`);
@@ -318,16 +318,21 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
       });
       p.stderr?.on("data", (d: string) => (err += d));
       const done = new Promise<RunResult>((res) => {
-        p.once("close", (status, signal) => {
+        // on exit, give the pipes a moment to drain; a leftover process (after a kill -9) may hold them open
+        p.once("exit", (status, signal) => {
           clearTimeout(killer);
-          void waiting.then(() => res({ status, signal, stdout: out, stderr: err, probes: parseProbes(out) }));
+          const closed = new Promise((r) => p.once("close", r));
+          void Promise.race([closed, new Promise((r) => setTimeout(r, 1000))])
+            .then(() => Promise.race([waiting, new Promise((r) => setTimeout(r, 5000))]))
+            .then(() => res({ status, signal, stdout: out, stderr: err, probes: parseProbes(out) }));
         });
       });
       return {
         proc: p,
         stdout: () => out,
         stderr: () => err,
-        waitFor: (re, ms) => waitUntil(() => re.test(out) || re.test(err), String(re), ms),
+        // generous: on a loaded 2-core machine clawfence may take many seconds to start
+        waitFor: (re, ms) => waitUntil(() => re.test(out) || re.test(err), String(re), ms ?? 45_000),
         done,
       };
     },
@@ -347,8 +352,34 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
         .map((n) => JSON.parse(readFileSync(join(d, n), "utf8")) as { id: string; ns: string; hostIf: string; tables: string[]; pid: number });
     },
     async close() {
-      for (const p of runs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
-      await Promise.all(runs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once("close", r)) : null)));
+      // clawfence still running (a test failed): SIGTERM lets it remove its sandbox; SIGKILL after 5 s
+      const alive = runs.filter((p) => p.exitCode === null && p.signalCode === null);
+      const contained = alive.map((p) => containedPid(p.pid ?? 0)).filter((x): x is number => x !== null);
+      for (const p of alive) p.kill("SIGTERM");
+      await Promise.all(
+        alive.map(
+          (p) =>
+            new Promise<void>((r) => {
+              const t = setTimeout(() => p.kill("SIGKILL"), 5000);
+              p.once("exit", () => {
+                clearTimeout(t);
+                r();
+              });
+            }),
+        ),
+      );
+      for (const pid of contained) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone with its sandbox
+        }
+      }
+      // a command a killed clawfence left behind may still hold the pipes: let go of them
+      for (const p of runs) {
+        p.stdout?.destroy();
+        p.stderr?.destroy();
+      }
       if (world.records().length) world.cli(["cleanup"]);
       for (const rec of world.records()) {
         spawnSync("ip", ["netns", "del", rec.ns]);

@@ -50,13 +50,16 @@ const BASES: Array<string | null> = [
   "version: 1\nname: base\nextends: [coding-agent]\n",
 ];
 
-const eventArb = fc.oneof(
+const eventArb: fc.Arbitrary<Gen> = fc.oneof(
   fc.record({ kind: fc.constant("proxy" as const), name: fc.constantFrom(...NAMES), ip: fc.option(fc.constantFrom(...NAMED_IPS), { nil: null }), port: fc.constantFrom(...PORTS) }),
   fc.record({ kind: fc.constant("packet" as const), ip: fc.constantFrom(...PACKET_IPS), port: fc.constantFrom(...PORTS), proto: fc.constantFrom("tcp" as const, "udp" as const, "icmp" as const) }),
   fc.record({ kind: fc.constant("dns" as const), name: fc.constantFrom(...NAMES), answers: fc.subarray(NAMED_IPS, { maxLength: 2 }) }),
 );
 
-type Gen = fc.Infer<typeof eventArb>;
+type Gen =
+  | { kind: "proxy"; name: string; ip: string | null; port: number }
+  | { kind: "packet"; ip: string; port: number; proto: "tcp" | "udp" | "icmp" }
+  | { kind: "dns"; name: string; answers: string[] };
 
 function toEvent(g: Gen, i: number): FlowEvent {
   const base = { ts: new Date(T0 + i * 1000).toISOString(), verdict: "deny" as const, enforced: false, rule: "default", reason: "default-deny" as const, sandbox: "sb" };
@@ -67,6 +70,10 @@ function toEvent(g: Gen, i: number): FlowEvent {
       return { ...base, kind: "packet", name: null, dst_ip: g.ip, dst_port: g.proto === "icmp" ? null : g.port, proto: g.proto };
     case "dns":
       return { ...base, kind: "dns", name: g.name, dst_ip: null, dst_port: null, proto: "udp", answers: g.answers };
+    default: {
+      const never: never = g;
+      throw new Error(`unhandled ${JSON.stringify(never)}`);
+    }
   }
 }
 
@@ -83,7 +90,7 @@ function flowOf(e: FlowEvent): Flow | null {
 
 const allows = (d: Decider, f: Flow): boolean => (d.policy.phases.length > 0 ? d.policy.phases.map((p) => d.decide({ ...f, phase: p })) : [d.decide(f)]).some((x) => x.verdict === "allow");
 
-test("every added flow is allowed by the proposal and every reported one stays denied", () => {
+void test("every added flow is allowed by the proposal and every reported one stays denied", () => {
   fc.assert(
     fc.property(fc.array(eventArb, { maxLength: 40 }), fc.integer({ min: 0, max: 4 }), fc.constantFrom(...BASES), (gens, minSubdomains, baseText) => {
       const events = gens.map(toEvent);

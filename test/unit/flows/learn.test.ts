@@ -30,7 +30,7 @@ function allowed(r: LearnResult, flow: { name?: string; ip?: string; port?: numb
 const category = (r: LearnResult, dest: string): string | undefined => r.notAdded.find((n) => n.destination === dest)?.category;
 const entries = (r: LearnResult): string[] => r.rules.flatMap((x) => x.allow);
 
-describe("destinations that are reported, not added", () => {
+void describe("destinations that are reported, not added", () => {
   const cases: Array<{ name: string; event: Partial<FlowEvent>; dest: string; category: string }> = [
     { name: "a shadow-model provider by name", event: { name: "api.openai.com" }, dest: "api.openai.com", category: "shadow-model-provider" },
     { name: "a shadow-model provider under a catalog wildcard", event: { name: "myco.openai.azure.com" }, dest: "myco.openai.azure.com", category: "shadow-model-provider" },
@@ -50,7 +50,7 @@ describe("destinations that are reported, not added", () => {
     { name: "an unknown IP protocol", event: { kind: "packet", dst_ip: "93.184.216.34", dst_port: null, proto: null }, dest: "93.184.216.34", category: "unsupported-protocol" },
   ];
   for (const c of cases) {
-    test(`${c.name} is reported as ${c.category} and stays denied`, () => {
+    void test(`${c.name} is reported as ${c.category} and stays denied`, () => {
       const ev = makeEvents();
       const r = run([ev(c.event)]);
       assert.equal(category(r, c.dest), c.category, JSON.stringify(r.notAdded));
@@ -60,8 +60,8 @@ describe("destinations that are reported, not added", () => {
   }
 });
 
-describe("what is proposed", () => {
-  test("a name seen on one port becomes an exact entry on that port and protocol only", () => {
+void describe("what is proposed", () => {
+  void test("a name seen on one port becomes an exact entry on that port and protocol only", () => {
     const ev = makeEvents();
     const r = run([ev({ name: "api.github.com", dst_ip: "140.82.112.6" }), ev({ name: "api.github.com", dst_ip: "140.82.112.6" })]);
     assert.deepEqual(
@@ -74,7 +74,7 @@ describe("what is proposed", () => {
     assert.equal(r.suggestions[0]?.evidence.count, 2);
   });
 
-  test("the same ports over tcp and udp become one rule with protocol any; different ports stay apart", () => {
+  void test("the same ports over tcp and udp become one rule with protocol any; different ports stay apart", () => {
     const ev = makeEvents();
     const r = run([
       ev({ name: "quic.example.com" }),
@@ -92,7 +92,7 @@ describe("what is proposed", () => {
     );
   });
 
-  test("contiguous ports are written as a range and ICMP gets a rule without ports", () => {
+  void test("contiguous ports are written as a range and ICMP gets a rule without ports", () => {
     const ev = makeEvents();
     const r = run([8000, 8001, 8002, 9000].map((p) => ev({ name: "svc.example.com", dst_port: p })).concat([ev({ kind: "packet", dst_ip: "93.184.216.34", dst_port: null, proto: "icmp" })]));
     assert.deepEqual(
@@ -105,7 +105,7 @@ describe("what is proposed", () => {
     assert.equal(allowed(r, { ip: "93.184.216.34", protocol: "icmp" }), true);
   });
 
-  test("a packet that carried only an address is named by the DNS answer that contained it", () => {
+  void test("a packet that carried only an address is named by the DNS answer that contained it", () => {
     const ev = makeEvents();
     const r = run([
       ev({ kind: "dns", name: "git.example.net", proto: "udp", dst_port: null, answers: ["140.82.112.3"] }),
@@ -116,7 +116,7 @@ describe("what is proposed", () => {
     assert.equal(allowed(r, { name: "git.example.net", ip: "140.82.112.3", port: 22 }), true);
   });
 
-  test("the answer of another sandbox does not name a packet", () => {
+  void test("the answer of another sandbox does not name a packet", () => {
     const ev = makeEvents();
     const r = run([
       ev({ kind: "dns", name: "git.example.net", proto: "udp", dst_port: null, answers: ["140.82.112.3"], sandbox: "other" }),
@@ -125,20 +125,20 @@ describe("what is proposed", () => {
     assert.deepEqual(entries(r), ["140.82.112.3"]);
   });
 
-  test("a public address without a name is proposed as a literal address", () => {
+  void test("a public address without a name is proposed as a literal address", () => {
     const ev = makeEvents();
     const r = run([ev({ kind: "packet", dst_ip: "2606:4700::6810:84e5", dst_port: 443 })]);
     assert.deepEqual(entries(r), ["2606:4700::6810:84e5"]);
     assert.ok(r.suggestions[0]?.notes.some((n) => n.includes("without a name")));
   });
 
-  test("names are lowercased and lose a trailing dot", () => {
+  void test("names are lowercased and lose a trailing dot", () => {
     const ev = makeEvents();
     const r = run([ev({ name: "API.Example.COM." })]);
     assert.deepEqual(entries(r), ["api.example.com"]);
   });
 
-  test("an exact name under shared hosting is added with a note, never widened", () => {
+  void test("an exact name under shared hosting is added with a note, never widened", () => {
     const ev = makeEvents();
     const r = run(["a", "b", "c", "d"].map((x) => ev({ name: `${x}.mybucket.s3.amazonaws.com` })).concat([ev({ name: "raw.githubusercontent.com" })]));
     assert.ok(entries(r).includes("raw.githubusercontent.com"));
@@ -147,7 +147,7 @@ describe("what is proposed", () => {
   });
 });
 
-describe("wildcards", () => {
+void describe("wildcards", () => {
   const sub = (names: string[], opts: { min?: number; extra?: Array<Partial<FlowEvent>> } = {}): LearnResult => {
     const ev = makeEvents();
     return run([...names.map((name) => ev({ name })), ...(opts.extra ?? []).map((e) => ev(e))], opts.min !== undefined ? { minSubdomains: opts.min } : {});
@@ -184,7 +184,7 @@ describe("wildcards", () => {
     },
   ];
   for (const c of cases) {
-    test(c.name, () => {
+    void test(c.name, () => {
       const r = c.result();
       assert.deepEqual([...entries(r)].sort(), c.entries);
       if (c.declined) assert.ok(r.declinedWildcards.some((d) => d.suffix === c.declined), JSON.stringify(r.declinedWildcards));
@@ -192,7 +192,7 @@ describe("wildcards", () => {
     });
   }
 
-  test("a wildcard allows unseen names below it but not the apex, and only the seen ports", () => {
+  void test("a wildcard allows unseen names below it but not the apex, and only the seen ports", () => {
     const r = sub(["a.example.org", "b.example.org", "c.example.org"]);
     assert.equal(allowed(r, { name: "zzz.example.org" }), true);
     assert.equal(allowed(r, { name: "example.org" }), false);
@@ -200,8 +200,8 @@ describe("wildcards", () => {
   });
 });
 
-describe("the proposal", () => {
-  test("a fresh proposal loads, passes lint without errors, and keeps the header comment", () => {
+void describe("the proposal", () => {
+  void test("a fresh proposal loads, passes lint without errors, and keeps the header comment", () => {
     const ev = makeEvents();
     const r = run([ev({ name: "api.github.com" }), ev({ name: "pypi.org" }), ev({ name: "files.pythonhosted.org" }), ev({ name: "api.openai.com" })]);
     const reloaded = load(r.text, "learned.yaml");
@@ -211,14 +211,14 @@ describe("the proposal", () => {
     assert.equal(r.policy.default, "deny");
   });
 
-  test("with no flows the proposal has no rules and still loads", () => {
+  void test("with no flows the proposal has no rules and still loads", () => {
     const r = run([]);
     assert.deepEqual(r.rules, []);
     assert.equal(r.policy.rules.length, 0);
     assert.equal(r.totalFlows, 0);
   });
 
-  test("with a base policy, allowed flows are not proposed again and explicit denies are kept", () => {
+  void test("with a base policy, allowed flows are not proposed again and explicit denies are kept", () => {
     const base = `version: 1
 name: base
 rules:
@@ -237,7 +237,7 @@ rules:
     assert.equal(allowed(r, { name: "tracker.example.com" }), false);
   });
 
-  test("with a preset's denies at priority 100, the new rules are ordered after them", () => {
+  void test("with a preset's denies at priority 100, the new rules are ordered after them", () => {
     const base = "version: 1\nname: agent\nextends: [coding-agent]\n";
     const ev = makeEvents();
     const r = run([ev({ name: "internal-api.example.com" }), ev({ name: "transfer.sh" })], { base: { text: base, file: "agent.yaml", policy: load(base, "agent.yaml") } });
@@ -249,7 +249,7 @@ rules:
     assert.deepEqual(r.problems, []);
   });
 
-  test("a rule name already taken gets a suffix", () => {
+  void test("a rule name already taken gets a suffix", () => {
     const base = "version: 1\nname: base\nrules:\n  - name: learned-tcp-443\n    allow: [one.example.com]\n    ports: [443]\n    protocol: tcp\n";
     const ev = makeEvents();
     const r = run([ev({ name: "two.example.com" })], { base: { text: base, file: "base.yaml", policy: load(base, "base.yaml") } });

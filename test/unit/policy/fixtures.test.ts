@@ -18,6 +18,7 @@ const REFUSED: ReadonlyArray<readonly [string, string, number, number, string?]>
   ["leading_zero_ip.yaml", "CF3015", 5, 13],
   ["phase_not_declared.yaml", "CF4040", 7, 12],
   ["duplicate_rule_name.yaml", "CF4030", 6, 5],
+  ["reserved_rule_name.yaml", "CF4031", 7, 5],
   ["unknown_version.yaml", "CF2011", 2, 10],
   ["missing_version.yaml", "CF2010", 1, 1],
   ["duplicate_key.yaml", "CF1002", 4, 1],

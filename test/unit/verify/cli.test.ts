@@ -85,6 +85,12 @@ void describe("clawfence verify (child process)", () => {
     assert.match(r.out, /\nSKIP {2}escape {3}doh +disabled in scenarios\.yaml:3:13\n/);
   });
 
+  void it("the example scenarios file of docs/verify.md holds on the base policy", () => {
+    const r = cli(["--policy", "base.yaml", "--scenarios", "example-scenarios.yaml", "--no-builtin"]);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /\n7 scenarios: 7 passed, 0 failed, 0 skipped/);
+  });
+
   void it("a failing user expectation exits 1 and points at the scenario", () => {
     const r = cli(["--policy", "base.yaml", "--scenarios", "failing.yaml", "--no-builtin"]);
     assert.equal(r.code, 1);

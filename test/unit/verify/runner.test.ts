@@ -197,6 +197,19 @@ void describe("the static runner", () => {
     assert.match(r2?.probes[0]?.evidence ?? "", /decide\(\) says allow by default \(rule-allow\) but explainFlow\(\) says deny by default \(default-deny\); refusing to judge/);
   });
 
+  void it("on big policies explains only failing probes; passing ones carry the deciding rule and its position", async () => {
+    const runner = createStaticRunner(p, { explainAllUpTo: 0 });
+    const [ok, bad] = await runVerify(
+      [
+        userScenario("ok", { check: { kind: "flow", flow: { protocol: "tcp", port: 443, names: ["api.example.com"] } }, expect: "allow" }),
+        userScenario("bad", { check: { kind: "flow", flow: { protocol: "tcp", port: 80, names: ["api.example.com"] } }, expect: "allow" }),
+      ],
+      runner,
+    );
+    assert.match(ok?.probes[0]?.evidence ?? "", /^decide\(\): allow by web \(rule-allow\); rule web at policy\.yaml:\d+:\d+$/);
+    assert.match(bad?.probes[0]?.evidence ?? "", /no rule matched \(\d+ rules considered\)/);
+  });
+
   void it("makes probe names fresh per policy and reproducible for the same policy", () => {
     const a = builtinScenarios(p).find((s) => s.id === "blocked-attacker-domain")?.probes[0]?.destination;
     const b = builtinScenarios(p).find((s) => s.id === "blocked-attacker-domain")?.probes[0]?.destination;

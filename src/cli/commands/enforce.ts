@@ -1,0 +1,237 @@
+/**
+ * cli/commands/enforce — `clawfence enforce --policy P --on host|bridge:NAME|interface:NAME`:
+ * the foreground enforcer daemon (for systemd or launchd; docs/enforce.md).
+ *
+ * Reads argv, builds the policy loader (load + lint: a policy `check` would fail is never
+ * enforced, at start or on reload), the upstream and user lookups, the flow sinks, and hands
+ * the rest to runtime/enforce. Signals: SIGHUP reloads; SIGTERM/SIGINT stop, leaving the rules
+ * in place (fail closed) unless --remove-on-exit. Exit: 0 after a signal stop, 2 usage,
+ * 1 policy errors, 3 runtime failure.
+ */
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { CliError, type CliIo } from "../errors.ts";
+import { loadPolicyFromCliWithInfo } from "../load-policy.ts";
+import { openFlowSinks } from "../flow-sinks.ts";
+import { failsCheck, lintPolicy } from "../../lint/index.ts";
+import { PolicyError } from "../../policy/errors.ts";
+import type { Policy, Upstream } from "../../policy/ir.ts";
+import { parseCidr } from "../../policy/addr.ts";
+import { parseHostPort, systemUpstreams } from "../../runtime/dns/serve.ts";
+import { parsePasswd } from "../../runtime/sandbox/identity.ts";
+import { createEnforcer, DEFAULT_HOST_GUARD, parseTarget } from "../../runtime/enforce/index.ts";
+import type { Inbound } from "../../runtime/enforce/frame.ts";
+import type { BridgeDriver } from "../../runtime/enforce/bridge.ts";
+import type { EventSink } from "../../runtime/events.ts";
+import { openFlowStore, type FlowStore } from "../../flows/store.ts";
+import { stateDir } from "../../runtime/sandbox/state.ts";
+
+const HELP = `usage: clawfence enforce --policy POLICY --on host|bridge:NAME|interface:NAME [options]
+
+Enforces POLICY until stopped: one atomic nftables transaction, the DNS guard as the resolver
+of the host or the bridge, dynamic sets kept across reloads and restarts. SIGHUP reloads the
+policy file (or 'systemctl reload'); SIGTERM stops and leaves the rules in place (fail closed).
+
+options:
+  --flows DB                  write every decision to this flow store
+  --phase P                   start in phase P (default: the policy's first)
+  --dns-listen ADDR[:PORT]    host mode: where the guard listens (default ${DEFAULT_HOST_GUARD.address}:53);
+                              bridge/interface: the port on the interface's address (default 53)
+  --dns-upstream ADDR[:PORT]  the guard's upstreams (default: dns.upstreams, else /etc/resolv.conf)
+  --bridge-driver auto|docker|linux   how a missing bridge is created (default auto: docker when
+                              a Docker engine answers, else a Linux bridge)
+  --bridge-cidr ADDR/PREFIX   address of a bridge clawfence creates (default 10.250.0.1/24)
+  --allow-inbound PROTO/PORT[@CIDR]   whole-host mode: management access in (e.g. tcp/22@10.0.0.0/8)
+  --log-group N               NFLOG group of the rules' log statements (default per target)
+  --no-packet-log             do not read the kernel's packet log
+  --remove-on-exit            delete the rules when stopping (default: keep them, fail closed)
+  --quiet | --verbose         denied (default), no, or all decisions on stderr
+  --var k=v                   policy variable override
+`;
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        policy: { type: "string" },
+        on: { type: "string" },
+        flows: { type: "string" },
+        phase: { type: "string" },
+        "dns-listen": { type: "string" },
+        "dns-upstream": { type: "string", multiple: true },
+        "bridge-driver": { type: "string" },
+        "bridge-cidr": { type: "string" },
+        "allow-inbound": { type: "string", multiple: true },
+        "log-group": { type: "string" },
+        "no-packet-log": { type: "boolean", default: false },
+        "remove-on-exit": { type: "boolean", default: false },
+        quiet: { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
+        var: { type: "string", multiple: true },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence enforce --help'");
+  }
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.policy) throw new CliError("CF_USAGE_ARGS", "--policy is required", "clawfence enforce --policy policy.yaml --on host");
+  if (!values.on) throw new CliError("CF_USAGE_ARGS", "--on is required", "say what to enforce on: --on host, --on bridge:openclaw-egress or --on interface:NAME");
+  const target = parseTarget(values.on);
+  const driver = values["bridge-driver"] ?? "auto";
+  if (driver !== "auto" && driver !== "docker" && driver !== "linux") throw new CliError("CF_USAGE_ARGS", `--bridge-driver '${driver}' is not auto, docker or linux`, "use --bridge-driver auto, docker or linux");
+  const logGroup = values["log-group"] === undefined ? undefined : Number(values["log-group"]);
+  if (logGroup !== undefined && !(Number.isInteger(logGroup) && logGroup >= 0 && logGroup <= 65535)) throw new CliError("CF_USAGE_ARGS", `--log-group '${values["log-group"]}' is not 0-65535`, "give an NFLOG group number, e.g. --log-group 3001");
+  const dnsListen = values["dns-listen"] === undefined ? undefined : parseListen(values["dns-listen"]);
+  const inbound = (values["allow-inbound"] ?? []).map(parseInbound);
+  if (inbound.length > 0 && target.kind !== "host") throw new CliError("CF_USAGE_ARGS", "--allow-inbound is for --on host (whole-host mode)", "drop --allow-inbound; bridge mode does not filter traffic to the host's other services");
+  if (process.getuid?.() !== 0) throw new CliError("CF_USAGE_ROOT", "clawfence enforce needs root (nftables, the DNS port, the bridge)", "run it as root, e.g. from the systemd unit of 'clawfence install-service'", 2);
+
+  const overrides = parseVars(values.var ?? []);
+  const policyPath = resolve(io.cwd, values.policy);
+  const load = (): Policy => {
+    const { policy, info } = loadPolicyFromCliWithInfo(policyPath, io, { overrides });
+    const findings = lintPolicy(policy, { positions: info.positions, vars: info.vars });
+    if (failsCheck(findings, false)) throw new PolicyError(findings.filter((d) => d.severity === "error"));
+    return policy;
+  };
+  const guardHost = target.kind === "host" ? (dnsListen?.address ?? DEFAULT_HOST_GUARD.address) : null;
+  const flagUpstreams = (values["dns-upstream"] ?? []).map((t) => {
+    const u = parseHostPort(t, 53);
+    if (!u) throw new CliError("CF_USAGE_ARGS", `--dns-upstream '${t}' is not an address[:port]`, "write e.g. --dns-upstream 10.0.0.2 or --dns-upstream [2001:db8::53]:53");
+    return u;
+  });
+  const upstreams = (p: Policy): readonly Upstream[] => {
+    if (flagUpstreams.length > 0) return flagUpstreams;
+    if (p.dns.upstreams) return p.dns.upstreams;
+    let text = "";
+    try {
+      text = readFileSync("/etc/resolv.conf", "utf8");
+    } catch {
+      // handled below
+    }
+    // the guard never asks itself (resolv.conf may point at it on a host in host mode)
+    const sys = systemUpstreams(text).filter((u) => u.address !== guardHost);
+    if (sys.length === 0) throw new CliError("CF_USAGE_UPSTREAM", "no DNS upstream: the policy has no dns.upstreams and /etc/resolv.conf lists no other nameserver than the guard", "set dns.upstreams in the policy or pass --dns-upstream ADDR", 2);
+    return sys;
+  };
+  let passwd: string | null = null;
+  const users = (p: Policy): readonly number[] | null => {
+    const names = p.workload.host?.users;
+    if (names === undefined || names.length === 0) return null;
+    passwd ??= readFileSync("/etc/passwd", "utf8");
+    const known = parsePasswd(passwd);
+    return names.map((n) => {
+      const u = known.find((k) => k.name === n);
+      if (u) return u.uid;
+      if (/^\d+$/.test(n)) return Number(n);
+      throw new CliError("CF_USAGE_USER", `workload.host.users names '${n}', who is not in /etc/passwd`, "create the user, or list a numeric uid");
+    });
+  };
+
+  let store: FlowStore | null = null;
+  if (values.flows !== undefined) store = openFlowStore(resolve(io.cwd, values.flows), { onError: (e) => io.stderr.write(`clawfence enforce: flow store: ${e.message}\n`) });
+  const first = load();
+  // the flow store is opened here; flow-sinks gets db undefined so events are not written twice
+  const sinks = await openFlowSinks({ db: undefined, quiet: values.quiet, verbose: values.verbose, stderr: io.stderr, policy: first });
+  const sink: EventSink = {
+    emit(e) {
+      sinks.sink.emit(e);
+      store?.emit(e);
+    },
+  };
+  let loaded: Policy | null = first;
+  const enforcer = createEnforcer({
+    target,
+    policyPath,
+    load: () => {
+      const p = loaded ?? load();
+      loaded = null;
+      return p;
+    },
+    upstreams,
+    users,
+    ...(values.phase !== undefined ? { phase: values.phase } : {}),
+    stateDir: stateDir(io.env),
+    sink,
+    log: (line) => io.stderr.write(`${line}\n`),
+    ...(dnsListen !== undefined ? { dnsListen: target.kind === "host" ? dnsListen : { address: "", port: dnsListen.port } } : {}),
+    bridge: { driver: driver as BridgeDriver, ...(values["bridge-cidr"] !== undefined ? { cidr: values["bridge-cidr"] } : {}) },
+    inbound,
+    ...(logGroup !== undefined ? { logGroup } : {}),
+    packetLog: !values["no-packet-log"],
+    flows: values.flows === undefined ? null : resolve(io.cwd, values.flows),
+  });
+
+  const cleanup = async (): Promise<void> => {
+    await sinks.close();
+    store?.close();
+  };
+  try {
+    await enforcer.start();
+  } catch (e) {
+    await enforcer.close().catch(() => undefined);
+    await cleanup();
+    throw e;
+  }
+  io.stdout.write(`ready ${enforcer.record().table} ${enforcer.record().guard.address}:${enforcer.record().guard.port}\n`);
+
+  return await new Promise<number>((done) => {
+    const onHup = (): void => {
+      void enforcer.reload();
+    };
+    const onStop = (sig: NodeJS.Signals): void => {
+      process.off("SIGHUP", onHup);
+      process.off("SIGTERM", onStop);
+      process.off("SIGINT", onStop);
+      io.stderr.write(`clawfence enforce: ${sig}: stopping; ${values["remove-on-exit"] ? "removing the rules" : "the rules stay in place (clawfence remove deletes them)"}\n`);
+      void enforcer
+        .close({ remove: values["remove-on-exit"] })
+        .then(cleanup)
+        .then(
+          () => done(0),
+          (e: unknown) => {
+            io.stderr.write(`clawfence enforce: stopping failed: ${(e as Error).message}\n`);
+            done(3);
+          },
+        );
+    };
+    process.on("SIGHUP", onHup);
+    process.on("SIGTERM", onStop);
+    process.on("SIGINT", onStop);
+  });
+}
+
+function parseListen(text: string): { address: string; port: number } {
+  const u = parseHostPort(text, 53);
+  if (!u || u.family !== 4) throw new CliError("CF_USAGE_ARGS", `--dns-listen '${text}' is not an IPv4 address[:port]`, "write e.g. --dns-listen 127.0.0.153:53");
+  return { address: u.address, port: u.port };
+}
+
+function parseInbound(text: string): Inbound {
+  const m = /^(tcp|udp)\/(\d{1,5})(?:@(.+))?$/.exec(text);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) throw new CliError("CF_USAGE_ARGS", `--allow-inbound '${text}' is not PROTO/PORT[@CIDR]`, "write e.g. --allow-inbound tcp/22 or --allow-inbound tcp/22@10.0.0.0/8");
+  if (m[3] === undefined) return { protocol: m[1] as "tcp" | "udp", port, from: null, family: null };
+  const c = parseCidr(m[3].includes("/") ? m[3] : `${m[3]}/${m[3].includes(":") ? 128 : 32}`);
+  if (!c) throw new CliError("CF_USAGE_ARGS", `--allow-inbound source '${m[3]}' is not an address or network`, "write e.g. tcp/22@10.0.0.0/8 (host bits zero)");
+  return { protocol: m[1] as "tcp" | "udp", port, from: c.text, family: c.family };
+}
+
+function parseVars(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new CliError("CF_USAGE_ARGS", `--var '${kv}' is not NAME=VALUE`, "write --var name=value");
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
