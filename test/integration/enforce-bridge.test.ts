@@ -70,7 +70,7 @@ before(async () => {
   w.addFarCounters(FAR);
   policyFile = join(w.dir, "bridge-policy.yaml");
   writeFileSync(policyFile, POLICY);
-  d = startEnforce(w, ["--policy", policyFile, "--on", `bridge:${BR}`, "--bridge-driver", "linux", "--bridge-cidr", `${GW}/24`]);
+  d = startEnforce(w, ["--policy", policyFile, "--on", `bridge:${BR}`, "--bridge-driver", "linux", "--bridge-cidr", `${GW}/24`, "--flows", join(w.dir, "flows.db")]);
   await d.ready;
   c = createContainer(w, BR, `100.126.${octet}.10`, GW, ADDR.altResolver);
 });
@@ -82,14 +82,14 @@ after(async () => {
   await w?.close();
 });
 
-test("the enforcer creates the bridge with IPv6 off and loads its table", { skip }, () => {
+void test("the enforcer creates the bridge with IPv6 off and loads its table", { skip }, () => {
   assert.equal(sh("ip", ["-n", w.H, "link", "show", "dev", BR]).status, 0);
   assert.equal(w.inH("cat", `/proc/sys/net/ipv6/conf/${BR}/disable_ipv6`).trim(), "1");
   assert.match(w.inH("nft", "list", "table", "inet", `cfe_br_${BR}`), new RegExp(`iifname "${BR}" jump egress`));
   assert.equal(record(w, ID)?.pid, d.proc.pid);
 });
 
-test("a container resolves through the guard whatever resolver it names, and reaches allowed names", { skip }, () => {
+void test("a container resolves through the guard whatever resolver it names, and reaches allowed names", { skip }, () => {
   const mark = w.mark();
   assert.equal(dig("+short allowed.test").trim(), ADDR.allowed);
   assert.deepEqual(w.queries("alt", mark), [], "the resolver the container named never saw the query");
@@ -97,7 +97,7 @@ test("a container resolves through the guard whatever resolver it names, and rea
   assert.match(probe("tcp", ADDR.allowed, "80", "/"), /^connected HTTP\/1\.1 200/);
 });
 
-test("every escape class of PRODUCT.md section 7 that applies to a bridge fails", { skip }, () => {
+void test("every escape class of PRODUCT.md section 7 that applies to a bridge fails", { skip }, () => {
   const mark = w.mark();
   const before0 = w.farCounters();
   const results: Record<string, string> = {
@@ -132,13 +132,13 @@ test("every escape class of PRODUCT.md section 7 that applies to a bridge fails"
   assert.ok((hc["dns_redirect"] ?? 0) > 0, "DNS to another resolver was redirected to the guard");
 });
 
-test("changing the rules from inside a container changes nothing on the host", { skip }, () => {
+void test("changing the rules from inside a container changes nothing on the host", { skip }, () => {
   c.run("nft flush ruleset; iptables -F; iptables -P OUTPUT ACCEPT");
   assert.doesNotMatch(probe("tcp", ADDR.blocked, "80"), /^connected/);
   assert.match(w.inH("nft", "list", "table", "inet", `cfe_br_${BR}`), /jump egress/);
 });
 
-test("20 SIGHUP reloads under traffic: a denied destination is never reached, allowed names stay open", { skip }, async () => {
+void test("20 SIGHUP reloads under traffic: a denied destination is never reached, allowed names stay open", { skip }, async () => {
   assert.equal(dig("+short allowed.test").trim(), ADDR.allowed);
   const stopFile = join(w.dir, `stop-${hex}`);
   const prober = c.spawn(
@@ -185,7 +185,7 @@ default: deny
   assert.match(probe("tcp", ADDR.allowed, "80", "/"), /^connected HTTP\/1\.1 200/);
 });
 
-test("a policy with errors is refused on reload and the running one stays", { skip }, async () => {
+void test("a policy with errors is refused on reload and the running one stays", { skip }, async () => {
   const hash = record(w, ID)?.hash;
   writeFileSync(policyFile, POLICY.replace("protocol: tcp", "protocol: sctp"));
   const r = await reload(w, d, ID);
@@ -197,7 +197,7 @@ test("a policy with errors is refused on reload and the running one stays", { sk
   assert.ok((await reload(w, d, ID)).ok);
 });
 
-test("allow adds a host to the policy file, keeps its comments, and reloads the enforcer", { skip }, () => {
+void test("allow adds a host to the policy file, keeps its comments, and reloads the enforcer", { skip }, () => {
   const r = w.cli(["allow", "other.test:8080", "--policy", policyFile, "--comment", "partner API"]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /reloaded the enforcer on bridge:/);
@@ -210,7 +210,7 @@ test("allow adds a host to the policy file, keeps its comments, and reloads the 
   assert.doesNotMatch(probe("tcp", ADDR.blocked, "80"), /^connected/, "only the port asked for");
 });
 
-test("status reports the policy, counters, set sizes and a healthy resolver", { skip }, () => {
+void test("status reports the policy, counters, set sizes and a healthy resolver", { skip }, () => {
   const r = w.cli(["status", "--json", "--on", `bridge:${BR}`]);
   assert.equal(r.status, 0, r.stderr);
   const [s] = JSON.parse(r.stdout) as Array<{ running: boolean; policy: { hash: string }; counters: Record<string, { packets: number }>; sets: Record<string, number>; resolver: { ok: boolean } }>;
@@ -223,7 +223,22 @@ test("status reports the policy, counters, set sizes and a healthy resolver", { 
   assert.ok((s.sets["d0_4"] ?? 0) >= 1, JSON.stringify(s.sets));
 });
 
-test("a restart keeps established connections and the addresses the guard handed out", { skip }, async () => {
+void test("every decision goes to the flow store: the guard's answers and refusals, the kernel's denies", { skip }, async () => {
+  const rows = (): Array<{ kind: string; name: string | null; verdict: string; rule: string; reason: string }> =>
+    w
+      .cli(["flows", "--db", join(w.dir, "flows.db"), "--format", "jsonl"])
+      .stdout.split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { kind: string; name: string | null; verdict: string; rule: string; reason: string });
+  await waitFor(() => rows().some((r) => r.kind === "packet"), "packet events in the store", 15_000).catch(() => undefined);
+  const all = rows();
+  assert.ok(all.some((r) => r.kind === "dns" && r.name === "allowed.test" && r.verdict === "allow" && r.rule === "web"), "an allowed answer");
+  assert.ok(all.some((r) => r.kind === "dns" && r.name === "blocked.test" && r.verdict === "deny" && r.rule === "default"), "a refused name");
+  const packetLog = !/no packet log/.test(d.err());
+  if (packetLog) assert.ok(all.some((r) => r.kind === "packet" && r.verdict === "deny"), "a kernel deny (NFLOG via tcpdump)");
+});
+
+void test("a restart keeps established connections and the addresses the guard handed out", { skip }, async () => {
   const echo = echoServer(w, ADDR.ttl, 9000);
   await waitFor(() => String(echo.stdout?.read() ?? "").includes("ready") || sh("ip", ["netns", "exec", w.U, "ss", "-ltn"]).stdout.includes(`${ADDR.ttl}:9000`), "the echo server");
   try {
@@ -257,7 +272,7 @@ s.sendall(b"two\\n"); print("2", s.recv(100).decode().strip(), flush=True)
   }
 });
 
-test("remove stops the enforcer and deletes its rules and state", { skip }, async () => {
+void test("remove stops the enforcer and deletes its rules and state", { skip }, async () => {
   const r = w.cli(["remove", "--on", `bridge:${BR}`]);
   assert.equal(r.status, 0, r.stderr);
   await waitFor(() => d.proc.exitCode !== null || d.proc.signalCode !== null, "the enforcer to exit");

@@ -64,7 +64,7 @@ after(async () => {
   await w?.close();
 });
 
-test("by user: the agent's DNS to any resolver is answered by the guard, and allowed names work", { skip }, () => {
+void test("by user: the agent's DNS to any resolver is answered by the guard, and allowed names work", { skip }, () => {
   assert.deepEqual(record(w, "host")?.table, "cfe_host");
   const mark = w.mark();
   assert.equal(asAgentOut(`dig +short +tries=1 +time=3 @${ADDR.altResolver} allowed.test`), ADDR.allowed);
@@ -72,7 +72,7 @@ test("by user: the agent's DNS to any resolver is answered by the guard, and all
   assert.match(agentProbe("tcp", ADDR.allowed, "80", "/"), /^connected HTTP\/1\.1 200/);
 });
 
-test("by user: the agent's escape attempts fail at the far side", { skip }, () => {
+void test("by user: the agent's escape attempts fail at the far side", { skip }, () => {
   const mark = w.mark();
   const before0 = w.farCounters();
   const results: Record<string, string> = {
@@ -101,11 +101,11 @@ test("by user: the agent's escape attempts fail at the far side", { skip }, () =
   assert.ok((hCounters(w, "cfe_host")["default"] ?? 0) > 0);
 });
 
-test("by user: other users' traffic is not the policy's business", { skip }, () => {
+void test("by user: other users' traffic is not the policy's business", { skip }, () => {
   assert.match(rootProbe("tcp", ADDR.blocked, "80"), /^connected/);
 });
 
-test("whole host: root is filtered too, DNS to the upstreams is the guard's alone, inbound only where allowed", { skip }, async () => {
+void test("whole host: root is filtered too, DNS to the upstreams is the guard's alone, inbound only where allowed", { skip }, async () => {
   assert.equal(await d.stop("SIGTERM"), 0);
   writeFileSync(policyFile, WHOLE);
   d = startEnforce(w, ["--policy", policyFile, "--on", "host", "--allow-inbound", "tcp/9911"]);
@@ -125,7 +125,7 @@ test("whole host: root is filtered too, DNS to the upstreams is the guard's alon
   assert.ok((hCounters(w, "cfe_host")["inbound"] ?? 0) > 0);
 });
 
-test("remove deletes the host's rules", { skip }, () => {
+void test("remove deletes the host's rules", { skip }, () => {
   const r = w.cli(["remove", "--on", "host"]);
   assert.equal(r.status, 0, r.stderr);
   assert.notEqual(sh("ip", ["netns", "exec", w.H, "nft", "list", "table", "inet", "cfe_host"]).status, 0);

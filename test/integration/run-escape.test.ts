@@ -412,7 +412,8 @@ void test("denials are reported on stderr with rule and reason", opts, () => {
   const lines = result.stderr.split("\n").filter((l) => l.startsWith("clawfence: deny "));
   assert.ok(lines.length > 10, result.stderr.slice(0, 2000));
   for (const l of lines) assert.match(l, / rule=\S+ reason=[a-z-]+/);
-  for (const re of [/clawfence: deny dns\/udp doh\.test /, /clawfence: deny proxy\/tcp doh\.test port 443 /, /reason=dns-exfiltration/, /reason=special-range/, /reason=sni-mismatch/]) {
+  // kernel drops come from NFLOG (packet/...), the rest from the guard (dns/...) and the proxy (proxy/...)
+  for (const re of [/clawfence: deny packet\/tcp 198\.51\.100\.11:8080 /, /clawfence: deny packet\/udp 198\.51\.100\.11:443 /, /rule=host-side/, /clawfence: deny dns\/udp doh\.test /, /clawfence: deny proxy\/tcp doh\.test port 443 /, /reason=dns-exfiltration/, /reason=special-range/, /reason=sni-mismatch/]) {
     assert.ok(lines.some((l) => re.test(l)), `no deny line matches ${String(re)}`);
   }
 });

@@ -24,7 +24,6 @@ import { createEnforcer, DEFAULT_HOST_GUARD, parseTarget } from "../../runtime/e
 import type { Inbound } from "../../runtime/enforce/frame.ts";
 import type { BridgeDriver } from "../../runtime/enforce/bridge.ts";
 import type { EventSink } from "../../runtime/events.ts";
-import { openFlowStore, type FlowStore } from "../../flows/store.ts";
 import { stateDir } from "../../runtime/sandbox/state.ts";
 
 const HELP = `usage: clawfence enforce --policy POLICY --on host|bridge:NAME|interface:NAME [options]
@@ -137,17 +136,11 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     });
   };
 
-  let store: FlowStore | null = null;
-  if (values.flows !== undefined) store = openFlowStore(resolve(io.cwd, values.flows), { onError: (e) => io.stderr.write(`clawfence enforce: flow store: ${e.message}\n`) });
   const first = load();
-  // the flow store is opened here; flow-sinks gets db undefined so events are not written twice
-  const sinks = await openFlowSinks({ db: undefined, quiet: values.quiet, verbose: values.verbose, stderr: io.stderr, policy: first });
-  const sink: EventSink = {
-    emit(e) {
-      sinks.sink.emit(e);
-      store?.emit(e);
-    },
-  };
+  // stderr lines and the flow store; the packet log is the enforcer's own (its prefix map follows reloads)
+  const flows = values.flows === undefined ? undefined : resolve(io.cwd, values.flows);
+  const sinks = await openFlowSinks({ db: flows, quiet: values.quiet, verbose: values.verbose, stderr: io.stderr, policy: first });
+  const sink: EventSink = sinks.sink;
   let loaded: Policy | null = first;
   const enforcer = createEnforcer({
     target,
@@ -168,13 +161,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     inbound,
     ...(logGroup !== undefined ? { logGroup } : {}),
     packetLog: !values["no-packet-log"],
-    flows: values.flows === undefined ? null : resolve(io.cwd, values.flows),
+    flows: flows ?? null,
   });
 
-  const cleanup = async (): Promise<void> => {
-    await sinks.close();
-    store?.close();
-  };
+  const cleanup = (): Promise<void> => sinks.close();
   try {
     await enforcer.start();
   } catch (e) {

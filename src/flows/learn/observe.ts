@@ -12,7 +12,12 @@
 import type { FlowEvent } from "../../runtime/events.ts";
 import type { GroupRow } from "../store.ts";
 
-/** One distinct (kind, sandbox, name, address, port, protocol, decision) seen `count` times. */
+/**
+ * One distinct (kind, sandbox, name, address, port, protocol, reason) seen `count` times. The
+ * verdict and rule at the time are not part of it: learn decides every flow again against the
+ * policy it extends (the policy may have changed since); the reason is kept because the
+ * runtime's heuristics (dns-exfiltration, sni-mismatch, ...) cannot be decided again.
+ */
 export interface ObservedFlow {
   readonly kind: string;
   readonly sandbox: string | null;
@@ -20,9 +25,6 @@ export interface ObservedFlow {
   readonly dstIp: string | null;
   readonly dstPort: number | null;
   readonly proto: string | null;
-  readonly verdict: string;
-  readonly enforced: boolean;
-  readonly rule: string;
   readonly reason: string;
   readonly count: number;
   /** epoch ms of the first and last event of the group */
@@ -38,7 +40,7 @@ export interface Resolution {
 }
 
 /** The columns learn groups the store by (all in the store's GROUP_COLUMNS). */
-export const LEARN_GROUP_COLUMNS = ["kind", "sandbox", "name", "dst_ip", "dst_port", "proto", "verdict", "enforced", "rule", "reason"] as const;
+export const LEARN_GROUP_COLUMNS = ["kind", "sandbox", "name", "dst_ip", "dst_port", "proto", "reason"] as const;
 
 /** A grouped column's value as text (SQLite gives strings, numbers or null). */
 const text = (v: string | number | null | undefined): string | null => (typeof v === "string" ? v : v === null || v === undefined ? null : String(v));
@@ -53,9 +55,6 @@ export function fromGroupRow(g: GroupRow): ObservedFlow {
     dstIp: text(g.dst_ip),
     dstPort: typeof port === "number" ? port : port === null || port === undefined ? null : Number(port),
     proto: text(g.proto),
-    verdict: text(g.verdict) ?? "deny",
-    enforced: g.enforced !== 0 && g.enforced !== "0",
-    rule: text(g.rule) ?? "",
     reason: text(g.reason) ?? "",
     count: g.count,
     firstMs: g.first_ms,
@@ -90,9 +89,6 @@ export function fromEvents(events: Iterable<FlowEvent>): { flows: ObservedFlow[]
       dstIp: e.dst_ip,
       dstPort: e.dst_port,
       proto: e.proto,
-      verdict: e.verdict,
-      enforced: e.enforced,
-      rule: e.rule,
       reason: e.reason,
       count: 1,
       firstMs: t,

@@ -237,7 +237,9 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
         const mark = w.records.length;
         if (exited) throw new RuntimeError("CF_VERIFY_LIVE_RUN", `clawfence run exited early: ${stderr.trim()}`, "see the message");
         child.stdin.write(`go ${wave.index}\n`);
+        const t0 = Date.now();
         await withTimeout(waitFor(`wave-${wave.index}`).promise, 60_000, `wave ${wave.index} of the probes`);
+        log(`live: wave ${wave.index}: ${wave.probes.length} probes in ${Date.now() - t0} ms`);
         await sleep(GRACE_MS);
         const recs = w.records.slice(mark);
         const after = wave.rulesCheck ? normalizeRuleset((await execTool("ip", ["netns", "exec", w.hostNs, "nft", "-t", "list", "ruleset"])).stdout) : "";

@@ -39,13 +39,13 @@ const hostArgs: Array<[string, string, number | null]> = [
   ["10.0.0.0/8", "10.0.0.0/8", null],
 ];
 for (const [arg, host, port] of hostArgs) {
-  test(`'${arg}' is host ${host}, port ${String(port)}`, () => assert.deepEqual(parseHostArg(arg), { host, port }));
+  void test(`'${arg}' is host ${host}, port ${String(port)}`, () => assert.deepEqual(parseHostArg(arg), { host, port }));
 }
 for (const bad of ["", "a.com:0", "a.com:70000", "a.com:x", "a b:1"]) {
-  test(`'${bad}' is not HOST[:PORT]`, () => assert.throws(() => parseHostArg(bad), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ALLOW_HOST"));
+  void test(`'${bad}' is not HOST[:PORT]`, () => assert.throws(() => parseHostArg(bad), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ALLOW_HOST"));
 }
 
-test("a new host:port creates rule allowed-by-cli at the end, keeping comments and order", () => {
+void test("a new host:port creates rule allowed-by-cli at the end, keeping comments and order", () => {
   const r = addAllow(POLICY, { host: "api.example.com", port: 443, comment: "Example API" });
   assert.equal(r.rule, "allowed-by-cli");
   assert.equal(r.created, true);
@@ -60,7 +60,7 @@ test("a new host:port creates rule allowed-by-cli at the end, keeping comments a
   assert.equal(rule?.protocol, "tcp");
 });
 
-test("a second host on the same port joins allowed-by-cli; another port gets allowed-by-cli-PORT", () => {
+void test("a second host on the same port joins allowed-by-cli; another port gets allowed-by-cli-PORT", () => {
   const one = addAllow(POLICY, { host: "a.example.com", port: 443 }).text;
   const two = addAllow(one, { host: "b.example.com", port: 443 });
   assert.equal(two.rule, "allowed-by-cli");
@@ -72,7 +72,7 @@ test("a second host on the same port joins allowed-by-cli; another port gets all
   assert.equal(p.rules[2]?.dests.length, 2);
 });
 
-test("a host without a port goes to allowed-by-cli-all-ports when allowed-by-cli has ports", () => {
+void test("a host without a port goes to allowed-by-cli-all-ports when allowed-by-cli has ports", () => {
   const one = addAllow(POLICY, { host: "a.example.com", port: 443 }).text;
   const r = addAllow(one, { host: "internal-api.example.com", port: null });
   assert.equal(r.rule, "allowed-by-cli-all-ports");
@@ -81,7 +81,7 @@ test("a host without a port goes to allowed-by-cli-all-ports when allowed-by-cli
   assert.equal(rule?.protocol, "any");
 });
 
-test("--rule adds to an existing allow rule whose ports cover the port; a flow list stays flow unless a comment needs a line", () => {
+void test("--rule adds to an existing allow rule whose ports cover the port; a flow list stays flow unless a comment needs a line", () => {
   const r = addAllow(POLICY, { host: "registry2.example.com", port: 443, rule: "registries" });
   assert.equal(r.created, false);
   assert.match(r.text, /allow: \[ registry\.example\.com, registry2\.example\.com \] # npm mirror/);
@@ -89,12 +89,12 @@ test("--rule adds to an existing allow rule whose ports cover the port; a flow l
   assert.match(c.text, /- github\.com\n\s+- gitlab\.com # mirror\n/);
 });
 
-test("--rule refuses a port the rule does not cover, and a portless host for a rule with ports", () => {
+void test("--rule refuses a port the rule does not cover, and a portless host for a rule with ports", () => {
   assert.throws(() => addAllow(POLICY, { host: "x.example.com", port: 8443, rule: "registries" }), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ALLOW_PORT");
   assert.throws(() => addAllow(POLICY, { host: "x.example.com", port: null, rule: "ssh" }), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ALLOW_PORT");
 });
 
-test("--rule naming a deny rule is refused; a missing rule is created", () => {
+void test("--rule naming a deny rule is refused; a missing rule is created", () => {
   const withDeny = POLICY.replace("default: deny", "  - name: blocked\n    deny: [evil.example.com]\ndefault: deny");
   assert.throws(() => addAllow(withDeny, { host: "x.example.com", port: 443, rule: "blocked" }), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ALLOW_RULE");
   const r = addAllow(POLICY, { host: "x.example.com", port: 443, rule: "partners" });
@@ -102,13 +102,13 @@ test("--rule naming a deny rule is refused; a missing rule is created", () => {
   assert.ok(load(r.text).rules.some((x) => x.name === "partners"));
 });
 
-test("an entry already present changes nothing", () => {
+void test("an entry already present changes nothing", () => {
   const r = addAllow(POLICY, { host: "REGISTRY.example.com", port: 443, rule: "registries" });
   assert.equal(r.unchanged, true);
   assert.equal(r.text, POLICY);
 });
 
-test("wildcards and IPv6 addresses are quoted so the YAML stays valid", () => {
+void test("wildcards and IPv6 addresses are quoted so the YAML stays valid", () => {
   const r = addAllow(POLICY, { host: "*.cdn.example.com", port: 443 });
   const s = addAllow(r.text, { host: "2001:db8::1", port: 443 });
   const p = load(s.text);
@@ -116,7 +116,7 @@ test("wildcards and IPv6 addresses are quoted so the YAML stays valid", () => {
   assert.deepEqual(kinds, ["wildcard", "cidr"]);
 });
 
-test("a policy without rules gets a rules list; broken YAML is refused", () => {
+void test("a policy without rules gets a rules list; broken YAML is refused", () => {
   const r = addAllow("version: 1\nname: empty\n", { host: "a.example.com", port: 443 });
   assert.equal(load(r.text).rules.length, 1);
   assert.throws(() => addAllow("version: 1\nrules: [\n", { host: "a.example.com", port: 443 }), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ALLOW_YAML");

@@ -16,7 +16,7 @@ const targets: Array<[string, string, string, string]> = [
   ["bridge:br.v1_x", "bridge:br.v1_x", "bridge-br.v1_x", "cfe_br_br_v1_x"],
 ];
 for (const [text, shown, id, table] of targets) {
-  test(`--on ${text} names target ${shown}, id ${id}, table ${table}`, () => {
+  void test(`--on ${text} names target ${shown}, id ${id}, table ${table}`, () => {
     const t = parseTarget(text);
     assert.equal(targetText(t), shown);
     assert.equal(targetId(t), id);
@@ -25,7 +25,7 @@ for (const [text, shown, id, table] of targets) {
 }
 
 for (const bad of ["", "hosts", "bridge:", "bridge:a-name-longer-than-15", "interface:eth 0", "bridge:a/b", "docker:x"]) {
-  test(`--on '${bad}' is refused with a fix`, () => {
+  void test(`--on '${bad}' is refused with a fix`, () => {
     assert.throws(() => parseTarget(bad), (e: unknown) => e instanceof RuntimeError && e.code === "CF_RUNTIME_ENFORCE_TARGET" && e.fix.length > 0 && e.exit === 2);
   });
 }
@@ -37,7 +37,7 @@ const ups = [
 ];
 const base = { table: "cfe_host", guard: { address: "127.0.0.153", port: 53 }, guardUid: 0, upstreams: ups, logGroup: 7, monitor: false, inbound: [] };
 
-test("host frame by user: other uids pass, the agent's DNS goes to the guard only, then the policy", () => {
+void test("host frame by user: other uids pass, the agent's DNS goes to the guard only, then the policy", () => {
   const t = hostFrame({ ...base, users: [1001, 1000, 1001] });
   const lines = t.split("\n");
   const at = (s: string): number => lines.findIndex((l) => l.includes(s));
@@ -55,7 +55,7 @@ test("host frame by user: other uids pass, the agent's DNS goes to the guard onl
   assert.ok(!t.includes("meta skuid 0 ip daddr"), "no upstream exemption needed when the enforcer's uid is not selected");
 });
 
-test("host frame for the whole host: drop policy, only the guard's uid asks the upstreams, inbound management only", () => {
+void test("host frame for the whole host: drop policy, only the guard's uid asks the upstreams, inbound management only", () => {
   const t = hostFrame({ ...base, users: null, inbound: [{ protocol: "tcp", port: 22, from: "10.0.0.0/8", family: 4 }, { protocol: "udp", port: 51820, from: null, family: null }] });
   assert.ok(t.includes("type filter hook output priority filter; policy drop;"));
   assert.ok(t.includes("meta skuid 0 ip daddr . meta l4proto . th dport { 10.0.0.2 . udp . 53"));
@@ -66,14 +66,14 @@ test("host frame for the whole host: drop policy, only the guard's uid asks the 
   assert.ok(t.includes('counter name "inbound" log prefix "inbound" group 7 drop'));
 });
 
-test("host frame in monitor mode logs and accepts what it would reject", () => {
+void test("host frame in monitor mode logs and accepts what it would reject", () => {
   const t = hostFrame({ ...base, users: null, monitor: true });
   assert.ok(t.includes("policy accept;"));
   assert.ok(!t.includes("jump deny"));
   assert.ok(t.includes('counter name "inbound" log prefix "inbound" group 7 accept'));
 });
 
-test("interface frame: IPv6 dropped both ways, the host reachable only at the guard, DNS redirected, masquerade when asked", () => {
+void test("interface frame: IPv6 dropped both ways, the host reachable only at the guard, DNS redirected, masquerade when asked", () => {
   const t = ifaceFrame({ table: "cfe_br_x", iface: "openclaw-egress", guard: { address: "10.250.0.1", port: 53 }, logGroup: 9, masquerade: "10.250.0.0/24" });
   assert.ok(t.includes('iifname "openclaw-egress" meta nfproto ipv6 counter name "ipv6"'));
   assert.ok(t.includes('oifname "openclaw-egress" meta nfproto ipv6 drop'));
