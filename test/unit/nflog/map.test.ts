@@ -40,7 +40,7 @@ mode: monitor
 rules:
   - name: blocked
     deny: [203.0.113.0/24]
-  - name: dns
+  - name: dns-resolver-9
     deny: [198.51.100.9]
 default: allow
 `);
