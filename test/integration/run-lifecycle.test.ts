@@ -166,7 +166,7 @@ default: deny
       release();
     }
     // the other side may never arrive (it failed to start): go on after 60 s, the asserts say why
-    await Promise.race([both, new Promise((r) => setTimeout(r, 60_000))]);
+    await Promise.race([both, new Promise((r) => setTimeout(r, 60_000).unref())]);
   };
   const script = (side: string, own: string, other: string, extra: ReadonlyArray<{ id: string; cmd: string }>): string =>
     w.writeScript(

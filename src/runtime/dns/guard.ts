@@ -322,13 +322,20 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
       const ip = parseIp(a.ip);
       return { ip: ip ? formatIp(ip) : a.ip, family: a.family, ttl: Math.max(0, a.ttl - elapsed) };
     });
-    if (decision.verdict === "allow" && decision.grants.length > 0 && addrs.length > 0) {
+    // allowed names open their grants; names answered only because of monitor mode open the
+    // sets of monitor-mode deny rules (`monitored`), whose chain statements log and accept
+    if ((decision.verdict === "allow" || !decision.enforced) && addrs.length > 0) {
       try {
         const entries = addrs.flatMap((a) => {
           const ip = parseIp(a.ip);
           if (ip === null) return [];
           const k = `${q.qname}|${a.ip}`;
-          const grants = addrMemo.get(k) ?? remember(addrMemo, k, o.decider.decideAddress(q.qname, ip, phase).grants);
+          const grants =
+            addrMemo.get(k) ??
+            remember(addrMemo, k, (() => {
+              const d = o.decider.decideAddress(q.qname, ip, phase);
+              return d.monitored.length > 0 ? [...d.grants, ...d.monitored] : d.grants;
+            })());
           return [{ grants, address: a }];
         });
         stats.programmed += await o.programmer.program(entries, minTtl);

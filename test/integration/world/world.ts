@@ -322,8 +322,8 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
         p.once("exit", (status, signal) => {
           clearTimeout(killer);
           const closed = new Promise((r) => p.once("close", r));
-          void Promise.race([closed, new Promise((r) => setTimeout(r, 1000))])
-            .then(() => Promise.race([waiting, new Promise((r) => setTimeout(r, 5000))]))
+          void Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())])
+            .then(() => Promise.race([waiting, new Promise((r) => setTimeout(r, 5000).unref())]))
             .then(() => res({ status, signal, stdout: out, stderr: err, probes: parseProbes(out) }));
         });
       });

@@ -315,6 +315,23 @@ void test("in monitor mode an unlisted name is answered and logged as would-deny
   }
 });
 
+void test("a name denied by a monitor-mode rule is answered and its addresses go into that rule's set, which logs and accepts", async () => {
+  const p = buildPolicy({
+    rules: [deny("staged-deny", ["api.example.com"], { mode: "monitor" }), allow("models", ["*.cdn.example.net"], { ports: [443], protocol: "tcp" })],
+  });
+  const r = await rig(p);
+  try {
+    const a = await ask(r, "api.example.com");
+    assert.equal(a.e.verdict, "deny");
+    assert.equal(a.e.enforced, false);
+    assert.equal(a.e.rule, "staged-deny");
+    assert.equal(rcode(a.p), "NOERROR");
+    assert.match(r.applied.join(""), /add element inet cf_test d0_4 \{ 93\.184\.216\.10 \. tcp \. 1-65535 timeout 60s/);
+  } finally {
+    await r.close();
+  }
+});
+
 void test("a truncated upstream answer is retried over TCP and the client is told to use TCP", async () => {
   const r = await rig();
   try {
