@@ -226,8 +226,17 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
         else if (o["ev"] === "wave-done") waitFor(`wave-${String(o["wave"])}`).resolve(o);
       }
     });
-    const withTimeout = <T>(pr: Promise<T>, ms: number, what: string): Promise<T> =>
-      Promise.race([pr, sleep(ms).then(() => Promise.reject(new RuntimeError("CF_VERIFY_LIVE_TIMEOUT", `${what} did not happen within ${ms / 1000} s`, "the sandbox or the probe is stuck; rerun, and check `clawfence run` on its own")))]);
+    const withTimeout = async <T>(pr: Promise<T>, ms: number, what: string): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RuntimeError("CF_VERIFY_LIVE_TIMEOUT", `${what} did not happen within ${ms / 1000} s`, "the sandbox or the probe is stuck; rerun, and check `clawfence run` on its own")), ms);
+      });
+      try {
+        return await Promise.race([pr, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
     try {
       const hello = await withTimeout(waitFor("hello").promise, 30_000, "the probe's start inside the sandbox");
       const sandbox = String(hello["sandbox"] ?? "");
@@ -262,7 +271,9 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
       if (code !== 0) log(`live: clawfence run exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
     } catch (e) {
       child.kill("SIGTERM");
-      await Promise.race([exit, sleep(5000)]);
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([exit, new Promise((r) => (t = setTimeout(r, 5000)))]);
+      clearTimeout(t);
       throw e;
     } finally {
       current = null;
@@ -353,7 +364,11 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
       closed = true;
       const c = current as ChildProcess | null;
       if (c && c.exitCode === null) c.kill("SIGTERM");
-      if (started) await Promise.race([started.catch(() => undefined), sleep(c ? 8000 : 0)]);
+      if (started && c) {
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([started.catch(() => undefined), new Promise((r) => (t = setTimeout(r, 8000)))]);
+        clearTimeout(t);
+      }
       if (c && c.exitCode === null) c.kill("SIGKILL");
       failAll(new RuntimeError("CF_VERIFY_LIVE_CLOSED", "live verify was stopped", "rerun it"));
       await (world as LiveWorld | null)?.close();
