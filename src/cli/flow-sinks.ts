@@ -2,15 +2,15 @@
  * cli/flow-sinks — where a running sandbox's decisions go: the flow store (--flows DB), a
  * one-line-per-deny log on stderr (unless --quiet), and the kernel's packet log (NFLOG).
  *
- * All sinks are non-blocking (EventSink contract); `close()` flushes them.
+ * All sinks are non-blocking (EventSink contract); `close()` flushes them. The flow store
+ * (node:sqlite) and the metrics server are imported only when asked for: `clawfence run`'s
+ * start-up time counts (bench/run.bench.ts).
  */
 import type { Policy } from "../policy/ir.ts";
 import type { EventSink, FlowEvent } from "../runtime/events.ts";
 import { createNflogReader } from "../runtime/nflog/reader.ts";
 import { prefixMapperFor } from "../runtime/nflog/map.ts";
 import type { RuntimeError } from "../runtime/errors.ts";
-import { openFlowStore } from "../flows/store.ts";
-import { createMetrics } from "../flows/exporters/metrics.ts";
 import { CliError } from "./errors.ts";
 
 export interface FlowSinks {
@@ -48,6 +48,7 @@ export async function openFlowSinks(o: FlowSinkOptions): Promise<FlowSinks> {
     });
   }
   if (o.db !== undefined) {
+    const { openFlowStore } = await import("../flows/store.ts");
     const store = openFlowStore(o.db, {
       onError: (e) => o.stderr.write(`clawfence: warning CF_FLOWS_WRITE: ${e.message}\n`),
     });
@@ -62,6 +63,7 @@ export async function openFlowSinks(o: FlowSinkOptions): Promise<FlowSinks> {
   if (o.metrics !== undefined) {
     const m = /^(.*):(\d+)$/.exec(o.metrics);
     if (!m || m[1] === undefined || m[2] === undefined) throw new CliError("CF_USAGE_ARGS", `--metrics '${o.metrics}' is not ADDRESS:PORT`, "write e.g. --metrics 127.0.0.1:9464");
+    const { createMetrics } = await import("../flows/exporters/metrics.ts");
     const metrics = createMetrics();
     await metrics.listen(m[1].replace(/^\[(.*)\]$/, "$1"), Number(m[2]));
     sinks.push(metrics);

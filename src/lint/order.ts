@@ -189,9 +189,18 @@ function overlaps(ctx: LintContext): Diagnostic[] {
       case "cidr": {
         const c0 = d.cidr;
         if (anys.length > 0 && ctx.space.anyCidrs.some((a) => a.family === c0.family && (cidrContains(a, c0) || cidrContains(c0, a)))) each(anys);
-        for (const p of prefixes[c0.family]) {
+        if (c0.family === 4) {
+          // netKey for IPv4, with the address converted once
+          const a = Number(c0.addr);
+          for (const p of prefixes[4]) {
+            if (p > c0.prefix) break;
+            each(nets.get(p * 4294967296 + (p === 0 ? 0 : a >>> (32 - p))));
+          }
+          return;
+        }
+        for (const p of prefixes[6]) {
           if (p > c0.prefix) break;
-          each(nets.get(netKey(c0.family, c0.addr, p)));
+          each(nets.get(netKey(6, c0.addr, p)));
         }
         return;
       }

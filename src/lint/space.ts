@@ -89,14 +89,14 @@ class NameIndex {
    * (a domain, or a wildcard's subtree), looked up once so several masks can be tried.
    */
   covering(t: Target): number[] {
-    const out: number[] = [...this.any];
+    const out: number[] = this.any.slice();
     if (t.kind !== "domain" && t.kind !== "wildcard") return out;
     const name = t.kind === "domain" ? t.name : t.suffix;
     const own = t.kind === "domain" ? this.exact.get(name) : this.wild.get(name);
-    if (own) out.push(...own);
+    if (own) for (const x of own) out.push(x);
     for (let i = name.indexOf("."); i !== -1; i = name.indexOf(".", i + 1)) {
       const l = this.wild.get(name.slice(i + 1));
-      if (l) out.push(...l);
+      if (l) for (const x of l) out.push(x);
     }
     return out;
   }

@@ -135,9 +135,11 @@ export function buildPolicy(
     return r;
   };
 
-  const reportSubst = (text: string, pos: SourcePos, context: string): string | null => {
+  // `at` may be a function: the position is looked up only when there is a problem to report
+  const reportSubst = (text: string, at: SourcePos | (() => SourcePos), context: string): string | null => {
     const r = subst(text);
     if (r.ok) return r.value;
+    const pos = typeof at === "function" ? at() : at;
     if (r.malformed !== null) {
       out.push(
         diag("CF4002", `malformed variable reference '${r.malformed}'${context}`, "write `${name}` with a name of letters, digits and '_'; write `$${` for a literal `${`", pos, {
@@ -164,7 +166,7 @@ export function buildPolicy(
   const ctxOf = (unit: Unit): Ctx => ({
     unit,
     pos: (path) => unit.doc.posAt(path),
-    sub: (text, path) => reportSubst(text, unit.doc.posAt(path), ""),
+    sub: (text, path) => reportSubst(text, () => unit.doc.posAt(path), ""),
   });
   const ctxs = new Map(units.map((u) => [u, ctxOf(u)]));
   const ctx = (u: Unit): Ctx => ctxs.get(u) as Ctx;
@@ -440,7 +442,7 @@ interface RuleEnv {
   readonly expandCatalog: (name: string) => { entries: ReadonlyArray<{ spec: LeafSpec; origin: EntryOrigin }>; problems: readonly string[]; missing: readonly string[] } | null;
   readonly report: (p: Problem, pos: SourcePos, data?: Readonly<Record<string, unknown>>) => void;
   readonly out: Diagnostic[];
-  readonly reportSubst: (text: string, pos: SourcePos, context: string) => string | null;
+  readonly reportSubst: (text: string, at: SourcePos | (() => SourcePos), context: string) => string | null;
 }
 
 function buildRule(c: Ctx, r: RuleV1, i: number, env: RuleEnv): RuleDraft | null {

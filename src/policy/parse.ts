@@ -265,7 +265,7 @@ const NO_BIGINT = { intAsBigInt: false };
  * a plain scalar starting otherwise is a string without trying the tags. Only while the tags are
  * the ones this was worked out for; another `yaml` version's tags disable the shortcut.
  */
-const MAYBE_NOT_STRING = new Set([..."0123456789+-.~nNtTfF"]);
+const MAYBE_NOT_STRING = new Set("0123456789+-.~nNtTfF".split(""));
 const KNOWN_CORE_TESTS = [
   "^(?:~|[Nn]ull|NULL)?$",
   "^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$",
@@ -576,7 +576,7 @@ function simpleDoc(s: Simple, file: string): ParsedYaml {
         node = node.values[k] as SimpleNode;
         best = node.offset;
       } else if (node.kind === "seq" && typeof seg === "number") {
-        const item = node.items[seg];
+        const item: SimpleNode | undefined = node.items[seg];
         if (item === undefined) break;
         node = item;
         best = item.offset;

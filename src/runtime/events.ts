@@ -62,6 +62,8 @@ export interface FlowEvent {
   readonly sandbox?: string;
   /** `Policy.hash` of the policy that decided */
   readonly policy_hash?: string;
+  /** the policy phase the sandbox was enforcing (policies with `phases`; `clawfence run`) */
+  readonly phase?: string;
 }
 
 /** Where flow events go. `emit` never blocks and never throws into the data path. */

@@ -80,7 +80,7 @@ export function tableHeader(ctx: ReportContext): string {
   const builtin = ctx.builtin ?? true;
   lines.push(`scenarios: ${[...(builtin ? ["built-in", "escape suite"] : []), ...(ctx.scenariosFile !== undefined ? [ctx.scenariosFile] : [])].join(", ")}`);
   if (p.mode === "monitor") lines.push("note: the policy is in monitor mode; built-in and escape scenarios are judged as it will behave with `mode: enforce`");
-  if (ctx.mode === "static") lines.push(`static mode judges decide()${builtin ? "; live-only escape classes are skipped (they need a sandbox: `clawfence verify --live`, not in this build)" : ""}`);
+  if (ctx.mode === "static") lines.push(`static mode judges decide()${builtin ? "; live-only escape classes are skipped (they need a sandbox: run `clawfence verify --live` as root)" : ""}`);
   return `${lines.join("\n")}\n\n`;
 }
 

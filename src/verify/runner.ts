@@ -13,9 +13,9 @@
  * walk is also the evidence; a disagreement fails the probe (fail closed). explainFlow is a
  * linear walk, so on policies above EXPLAIN_ALL_UP_TO entries only failing probes are
  * explained (and cross-checked); passing ones carry the deciding rule and its position.
- * It cannot judge `liveOnly` scenarios and reports them skipped with the reason. A live runner (namespaces,
- * a real `clawfence run` sandbox, judging by what reached the far side) implements the same
- * interface; it is not in this build (`LIVE_UNAVAILABLE`).
+ * It cannot judge `liveOnly` scenarios and reports them skipped with the reason. The live
+ * runner (verify/live/runner.ts: namespaces, a real `clawfence run` sandbox, judging by what
+ * reached the far side) implements the same interface and uses this one for decide()'s side.
  *
  * No I/O here: the static runner is pure computation behind an async interface.
  */
@@ -29,7 +29,7 @@ import { enforcedTwin, monitoredTwin, withAddedAllow } from "./twins.ts";
 
 export type RunnerMode = "static" | "live";
 
-/** Judges scenarios. Implementations: static (here), live (not in this build). */
+/** Judges scenarios. Implementations: static (here), live (verify/live/runner.ts). */
 export interface ProbeRunner {
   readonly mode: RunnerMode;
   /** Judge one scenario; never throws for a failing expectation (that is a `fail` result). */
@@ -38,7 +38,7 @@ export interface ProbeRunner {
   close(): Promise<void>;
 }
 
-/** The stable error code for `verify --live` in a build without the live runner. */
+/** The stable error code for `verify --live` in a build without the live runner (kept: codes are never reused). */
 export const LIVE_UNAVAILABLE = "CF_VERIFY_LIVE_UNAVAILABLE";
 
 function variantKey(v: Variant): string {

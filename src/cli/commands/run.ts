@@ -18,7 +18,7 @@ import type { Upstream } from "../../policy/ir.ts";
 import { openFlowSinks } from "../flow-sinks.ts";
 
 const HELP = `usage: clawfence run --policy POLICY [--mode monitor|enforce] [--dns-upstream ADDR]...
-                     [--flows DB] [--user USER] [--phase P] [--pool CIDR] [--no-transparent]
+                     [--flows DB] [--user USER] [--phase P] [--name NAME] [--pool CIDR] [--no-transparent]
                      [--quiet|--verbose] [--no-packet-log] [--metrics ADDR:PORT]
                      [--var k=v]... -- CMD [ARGS...]
 
@@ -28,6 +28,8 @@ Needs root (namespaces, nftables); CMD itself runs unprivileged (--user, or the 
 Denied attempts are printed on stderr (--quiet: none, --verbose: allowed ones too), and every
 decision goes to --flows DB. Packets the kernel drops are read from NFLOG with tcpdump
 (--no-packet-log: enforce without recording them).
+A policy with phases starts in --phase (default: its first phase); 'clawfence phase ID|NAME'
+moves the running sandbox forward (--name names it for that).
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -94,6 +96,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       sink: sinks.sink,
       env: io.env,
       ...(sinks.packetLog && !values["no-packet-log"] ? { packetLog: sinks.packetLog } : {}),
+      // phase changes (`clawfence phase`) are announced on stderr
+      ...(values.quiet ? {} : { log: (line: string) => void io.stderr.write(`${line}\n`) }),
     });
   } catch (e) {
     await sinks.close();

@@ -10,6 +10,8 @@
  *   -> names not listed exactly by an allow rule: exfiltration heuristics (heuristics.ts)
  *   -> cache (TTL) or upstream.ts -> answer.ts (CNAME chain, rebinding filter, HTTPS/SVCB)
  *   -> programmer.program(grants, addresses): the kernel holds the elements, or SERVFAIL
+ *      (each programmed (name, address) is booked with its expiry: `liveNames()`, what a
+ *      phase change re-decides for the new phase)
  *   -> reply, and one FlowEvent on the sink and the `clawfence:flow` channel.
  *
  * Fail closed: any error between the decision and the reply is SERVFAIL; nothing is answered
@@ -21,7 +23,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { createServer, type Server, type Socket as TcpSocket } from "node:net";
 import type { Answer } from "dns-packet";
-import type { Decision } from "../../match/decision.ts";
+import type { Decision, IpAddr } from "../../match/decision.ts";
 import type { Decider } from "../../match/decide.ts";
 import type { Grant } from "../../compile/nftables/layout.ts";
 import type { Policy, Upstream } from "../../policy/ir.ts";
@@ -98,9 +100,34 @@ export interface DnsGuard {
   addresses(): { readonly udp: { address: string; port: number }; readonly tcp: { address: string; port: number } };
   /** move to a later phase (enforcement only moves forward; the caller checks the order) */
   setPhase(phase: string): void;
+  /**
+   * The (name, address) pairs answered and programmed that have not expired at `now` (ms),
+   * with the expiry their elements were given. A phase change re-decides them for the new
+   * phase (runtime/sandbox/phase.ts); the kernel's sets alone do not know the names.
+   */
+  liveNames(now: number): LiveName[];
   stats(): Readonly<GuardStats>;
   /** answer one query (the UDP and TCP servers use it; exposed for tests and benchmarks) */
   handle(msg: Uint8Array, client: string, transport: "udp" | "tcp"): Promise<Buffer | null>;
+}
+
+/** One answered (name, address) whose elements live until `expiresAt` (ms, the guard's clock). */
+export interface LiveName {
+  readonly name: string;
+  /** canonical address text */
+  readonly ip: string;
+  readonly family: 4 | 6;
+  readonly expiresAt: number;
+}
+
+/**
+ * What the firewall opens for one answer address of `name` in `phase`: the allow grants, and
+ * for names answered only because of monitor mode the monitor-mode deny rules' slices (their
+ * chain statements log and accept). The guard and a phase change use this one function.
+ */
+export function addressGrants(decider: NameDecider, name: string, ip: IpAddr, phase: string | undefined): readonly Grant[] {
+  const d = decider.decideAddress(name, ip, phase);
+  return d.monitored.length > 0 ? [...d.grants, ...d.monitored] : d.grants;
 }
 
 /** The canary domain: NXDOMAIN tells browsers the network does not want DoH. */
@@ -146,6 +173,33 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
     return v;
   };
   const cache = new Map<string, CacheEntry>();
+  // (name, address) pairs whose elements were programmed, with the expiry they were given:
+  // what a phase change re-decides (`liveNames`). Pruned of expired pairs as it grows, like
+  // the programmer's own table (the same bound: one entry per live element at most)
+  const live = new Map<string, LiveName>();
+  let livePruneAt = 4096;
+  function noteLive(name: string, entries: ReadonlyArray<{ readonly grants: readonly Grant[]; readonly address: { readonly ip: string; readonly family: 4 | 6; readonly ttl: number } }>, now: number): () => void {
+    if (live.size >= livePruneAt) {
+      for (const [k, v] of live) if (v.expiresAt <= now) live.delete(k);
+      livePruneAt = Math.max(4096, live.size * 2);
+    }
+    const before: Array<[string, LiveName | undefined]> = [];
+    for (const { grants, address: a } of entries) {
+      if (grants.length === 0) continue;
+      const k = `${name}|${a.ip}`;
+      const prev = live.get(k);
+      // the lifetime the programmer gives an element (runtime/nft/programmer.ts)
+      const expiresAt = now + Math.max(Math.min(Math.max(a.ttl, 0), maxTtl), minTtl, 1) * 1000;
+      before.push([k, prev]);
+      if (prev === undefined || prev.expiresAt < expiresAt) live.set(k, { name, ip: a.ip, family: a.family, expiresAt });
+    }
+    return () => {
+      for (const [k, prev] of before.reverse()) {
+        if (prev === undefined) live.delete(k);
+        else live.set(k, prev);
+      }
+    };
+  }
   let upstream: UpstreamClient | null = null;
   let udp: Socket | null = null;
   let tcp: Server | null = null;
@@ -330,15 +384,18 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
           const ip = parseIp(a.ip);
           if (ip === null) return [];
           const k = `${q.qname}|${a.ip}`;
-          const grants =
-            addrMemo.get(k) ??
-            remember(addrMemo, k, (() => {
-              const d = o.decider.decideAddress(q.qname, ip, phase);
-              return d.monitored.length > 0 ? [...d.grants, ...d.monitored] : d.grants;
-            })());
+          const grants = addrMemo.get(k) ?? remember(addrMemo, k, addressGrants(o.decider, q.qname, ip, phase));
           return [{ grants, address: a }];
         });
-        stats.programmed += await o.programmer.program(entries, minTtl);
+        // book (name, address) before the kernel has it, so a phase change that waits for this
+        // programming finds it; undone if programming fails
+        const undoLive = noteLive(q.qname, entries, now);
+        try {
+          stats.programmed += await o.programmer.program(entries, minTtl);
+        } catch (err) {
+          undoLive();
+          throw err;
+        }
       } catch (err) {
         stats.servfail++;
         event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision, rcode: "SERVFAIL", answers: [], detail: `set programming failed: ${err instanceof Error ? err.message : String(err)}` });
@@ -499,6 +556,11 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
       phase = p;
       nameMemo.clear();
       addrMemo.clear();
+    },
+    liveNames(now) {
+      const out: LiveName[] = [];
+      for (const v of live.values()) if (v.expiresAt > now) out.push(v);
+      return out;
     },
     stats: () => ({ ...stats }),
     handle,

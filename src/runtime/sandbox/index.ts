@@ -4,15 +4,18 @@
  *
  * Map (start, in this order; any failure undoes what was done and rethrows):
  *   claim a /30 of the pool -> write the state record (so a crash leaves findable leftovers)
- *   -> namespace + veth (netns.ts) -> ONE `nft -f` transaction with the compiled policy
- *   table (compile/nftables, hook forward, keyed to the host-side veth) and the host-side
- *   frame table (firewall.ts: only guard and proxy reachable on the host, NAT, transparent
- *   80/443 redirect, IPv6 dropped) -> set programmer on a long-lived `nft -i` session
- *   -> DNS guard on hostAddr:53 -> proxy listeners on hostAddr -> NFLOG reader for the
- *   kernel's drops -> resolv.conf for the sandbox -> the command (child.ts).
- * Close (always, on any exit): kill what is left of the command, stop readers and servers,
- * delete both tables, the namespace (and with it the veth), /etc/netns/<ns>, the slot and
- * the record.
+ *   -> side by side, all awaited: namespace + veth (netns.ts), ONE `nft -f` transaction with
+ *   the compiled policy table (compile/nftables, hook forward, keyed to the host-side veth
+ *   by name) and the host-side frame table (firewall.ts: only guard and proxy reachable on
+ *   the host, NAT, transparent 80/443 redirect, IPv6 dropped), ip_forward, the NFLOG reader
+ *   for the kernel's drops -> set programmer on a long-lived `nft -i` session
+ *   -> DNS guard on hostAddr:53 -> proxy listeners on hostAddr -> resolv.conf for the sandbox -> the phase socket (phase.ts; policies
+ *   with phases move forward on `clawfence phase`: one `nft -f` with the table compiled for
+ *   the new phase and the guard's live names re-decided, then guard and proxy follow)
+ *   -> the command (child.ts).
+ * Close (always, on any exit): kill what is left of the command, then at once stop readers
+ * and servers, delete both tables (one transaction), the veth and the namespace,
+ * /etc/netns/<ns>; then the slot and the record.
  *
  * Fail closed: the tables exist before the command starts and are removed only after it is
  * gone; if the guard or proxy dies, the kernel keeps dropping what they would have opened.
@@ -31,12 +34,13 @@ import { createCachingResolver, createUpstreamResolver } from "../proxy/resolver
 import { createNftSession, type NftRunner } from "../nft/session.ts";
 import { createSetProgrammer } from "../nft/programmer.ts";
 import type { EventSink } from "../events.ts";
+import { createPhaseSwitch, servePhaseRequests, type PhaseChange, type PhaseReply } from "./phase.ts";
 import { execTool } from "../exec.ts";
 import { RuntimeError } from "../errors.ts";
-import { claimSlot, createSandboxNet, destroySandboxNet, netNames, parsePool, writeNetnsEtc, DEFAULT_POOL, type SandboxNet } from "./netns.ts";
+import { claimSlot, createSandboxNet, destroySandboxNet, namespacePids, netNames, parsePool, slotAddresses, writeNetnsEtc, DEFAULT_POOL, type SandboxNet } from "./netns.ts";
 import { hostSideTable } from "./firewall.ts";
 import { exitStatus, proxyEnv, spawnContained, type Identity } from "./child.ts";
-import { listRecords, pidAlive, removeRecord, stateDir, writeRecord } from "./state.ts";
+import { listRecords, phaseSocketPath, pidAlive, removeRecord, stateDir, writeRecord, type SandboxRecord } from "./state.ts";
 
 export const PORTS = { dns: 53, http: 3128, socks: 1080, tls: 15443, plain: 15080 } as const;
 
@@ -55,6 +59,8 @@ export interface SandboxOptions {
   readonly clock?: { now(): number };
   /** optional: start a reader of the kernel's NFLOG group (wired by the caller) */
   readonly packetLog?: (o: { group: number; id: string; policy: Policy }) => Promise<{ close(): Promise<void> }>;
+  /** one line for people (phase changes); absent: silent */
+  readonly log?: (line: string) => void;
 }
 
 export interface Sandbox {
@@ -66,6 +72,10 @@ export interface Sandbox {
   run(cmd: string, args: readonly string[]): Promise<number>;
   /** pass a signal to the command */
   signal(sig: NodeJS.Signals): void;
+  /** the phase enforced now (undefined: the policy has no phases) */
+  phase(): string | undefined;
+  /** move to a later phase (undefined: the next); what `clawfence phase` asks over the socket */
+  changePhase(requested?: string): Promise<PhaseChange>;
   close(): Promise<void>;
 }
 
@@ -83,10 +93,13 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
   const id = randomBytes(4).toString("hex");
   const { ns, hostIf } = netNames(id);
   const tables = [`cfp_${id}`, `cfh_${id}`] as const;
+  // what start did, undone at close: `last` (the slot, then the record) after everything in
+  // `undo`, which goes all at once (the command is gone by then; teardown time counts too)
+  const last: Array<() => Promise<void>> = [];
   const undo: Array<() => Promise<void>> = [];
   const cleanupAll = async (): Promise<void> => {
-    for (const u of undo.reverse()) await u().catch(() => undefined);
-    undo.length = 0;
+    await Promise.all(undo.splice(0).map((u) => u().catch(() => undefined)));
+    for (const u of last.splice(0).reverse()) await u().catch(() => undefined);
   };
 
   let guard: DnsGuard | null = null;
@@ -95,11 +108,17 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
   let child: ChildProcess | null = null;
   let net: SandboxNet;
   let logGroup = 0;
+  // phases: the sandbox starts in --phase, else the policy's first (what the compiler and the
+  // decider assume when no phase is given); `clawfence phase` moves it forward (phase.ts)
+  const initialPhase = o.phase ?? o.policy.phases[0];
+  let movePhase: ((requested: string | undefined) => Promise<PhaseReply & { ok: true }>) | null = null;
+  let currentPhase: () => string | undefined = () => initialPhase;
+  let record: SandboxRecord | null = null;
   try {
     const slot = await claimSlot(base, pool, id);
-    undo.push(slot.release);
+    last.push(slot.release);
     logGroup = 2000 + (slot.slot % 60000);
-    await writeRecord(base, {
+    record = {
       id,
       name: o.name ?? o.policy.name,
       pid: process.pid,
@@ -107,55 +126,84 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
       hostIf,
       tables: [...tables],
       policy: o.policy.name,
-      ...(o.phase !== undefined ? { phase: o.phase } : {}),
+      ...(initialPhase !== undefined ? { phase: initialPhase } : {}),
       created: new Date(clock.now()).toISOString(),
-    });
-    undo.push(() => removeRecord(base, id));
-
-    net = await createSandboxNet(id, pool, slot.slot);
-    undo.push(() => destroySandboxNet(id));
-
-    await enableForwarding();
+    };
+    await writeRecord(base, record);
+    last.push(() => removeRecord(base, id));
 
     // one transaction: the policy table and its frame appear together
-    const compiled = nftables.compile(o.policy, { hook: "forward", iface: hostIf, tableName: tables[0], logGroup, ...(o.phase !== undefined ? { phase: o.phase } : {}) });
+    const policyTable = (phase: string | undefined): string =>
+      nftables.compile(o.policy, { hook: "forward", iface: hostIf, tableName: tables[0], logGroup, ...(phase !== undefined ? { phase } : {}) }).text;
+    const compiled = { text: policyTable(initialPhase) };
     const frame = hostSideTable({
       table: tables[1],
       hostIf,
-      hostAddr: net.hostAddr,
-      sandboxAddr: net.sandboxAddr,
+      ...slotAddresses(pool, slot.slot),
       dnsPort: PORTS.dns,
       proxyPorts: [PORTS.http, PORTS.socks],
       ...(o.transparent === false ? {} : { transparent: { tlsPort: PORTS.tls, httpPort: PORTS.plain } }),
       logGroup,
       logPrefix: "host-side",
     });
-    undo.push(async () => {
-      for (const t of tables) await execTool("nft", ["delete", "table", "inet", t]).catch(() => undefined);
-    });
-    await execTool("nft", ["-f", "-"], { input: `${compiled.text}\n${frame}` });
-
-    if (o.packetLog) {
-      const reader = await o.packetLog({ group: logGroup, id, policy: o.policy });
-      undo.push(() => reader.close());
-    }
+    // side by side (start-up time counts: bench/run.bench.ts): the namespace and veth, the
+    // tables (they name the interface, so they need not wait for it), forwarding, and the
+    // NFLOG reader. Each registers its undo when done; a failure waits for the others
+    const packetLog = o.packetLog;
+    const started = await Promise.allSettled([
+      createSandboxNet(id, pool, slot.slot).then((n) => {
+        undo.push(() => destroySandboxNet(id));
+        return n;
+      }),
+      (async () => {
+        undo.push(() => deleteTables(tables));
+        await execTool("nft", ["-f", "-"], { input: `${compiled.text}\n${frame}` });
+      })(),
+      enableForwarding(),
+      packetLog
+        ? packetLog({ group: logGroup, id, policy: o.policy }).then((reader) => {
+            undo.push(() => reader.close());
+          })
+        : undefined,
+    ]);
+    for (const r of started) if (r.status === "rejected") throw r.reason;
+    const made = started[0];
+    if (made.status !== "fulfilled") throw new RuntimeError("CF_INTERNAL", "the sandbox network was not made", "report this as a bug");
+    net = made.value;
 
     nft = createNftSession();
     const runner = nft;
     undo.push(() => runner.close());
-    const programmer = createSetProgrammer({ policy: o.policy, table: tables[0], runner, clock });
     const decider = compileDecider(o.policy);
+    // the guard programs through the phase switch, which swaps in a fresh programmer (and
+    // holds programming back) while a phase change is in the kernel
+    const sw = createPhaseSwitch({
+      phases: o.policy.phases,
+      initial: initialPhase,
+      decider,
+      clock,
+      runner,
+      createProgrammer: (r) => createSetProgrammer({ policy: o.policy, table: tables[0], runner: r, clock }),
+      tableText: (phase) => policyTable(phase),
+      transaction: async (text) => {
+        await execTool("nft", ["-f", "-"], { input: text });
+      },
+    });
+    currentPhase = () => sw.current();
+    // flow events say which phase they were decided in (stored in the flow log's `extra`)
+    const sink: EventSink = o.policy.phases.length === 0 ? o.sink : { emit: (e) => o.sink.emit({ ...e, phase: sw.current() ?? "" }) };
     guard = createDnsGuard({
       listen: { address: net.hostAddr, port: PORTS.dns },
       policy: o.policy,
       decider,
       upstreams: o.upstreams,
-      programmer,
-      sink: o.sink,
+      programmer: sw.programmer,
+      sink,
       clock,
       sandbox: id,
-      ...(o.phase !== undefined ? { phase: o.phase } : {}),
+      ...(initialPhase !== undefined ? { phase: initialPhase } : {}),
     });
+    sw.attach(guard);
     await guard.start();
     const g = guard;
     undo.push(() => g.close());
@@ -178,14 +226,35 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
         minTtl: o.policy.dns.minTtl,
         clock,
       }),
-      sink: o.sink,
+      sink,
       clock,
       sandbox: id,
-      ...(o.phase !== undefined ? { phase: o.phase } : {}),
+      // read at every decision: a phase change reaches the proxy the moment it starts
+      phase: () => sw.current(),
     });
     await proxy.start();
     const p = proxy;
     undo.push(() => p.close());
+
+    // `clawfence phase`: requests on a unix socket beside the state record; the reply waits
+    // until the kernel, guard and proxy are in the new phase and the record says so
+    movePhase = async (requested) => {
+      const c = await sw.change(requested);
+      o.log?.(`clawfence: sandbox ${id} moved from phase '${c.from}' to '${c.to}' (${c.names} live name(s) re-decided, ${c.elements} element(s) kept, ${c.ms} ms)`);
+      try {
+        if (record !== null) {
+          record = { ...record, phase: c.to };
+          await writeRecord(base, record);
+        }
+        return { ok: true, ...c };
+      } catch (e) {
+        return { ok: true, ...c, warning: `the state record was not updated: ${(e as Error).message}` };
+      }
+    };
+    const phaseServer = await servePhaseRequests(phaseSocketPath(base, id), movePhase).catch((e: unknown) => {
+      throw new RuntimeError("CF_RUNTIME_PHASE_SOCKET", `cannot listen for phase requests: ${(e as Error).message}`, "check that the state directory (CLAWFENCE_STATE_DIR) is writable by root");
+    });
+    undo.push(() => phaseServer.close());
 
     await writeNetnsEtc(ns, { "resolv.conf": `# written by clawfence: the sandbox's only resolver is the DNS guard\nnameserver ${net.hostAddr}\noptions edns0 trust-ad\n` });
   } catch (e) {
@@ -222,6 +291,12 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
     signal(sig) {
       child?.kill(sig);
     },
+    phase: () => currentPhase(),
+    async changePhase(requested) {
+      if (movePhase === null) throw new RuntimeError("CF_RUNTIME_PHASE_NOT_READY", "the sandbox is not running", "start it first");
+      const { ok: _ok, warning: _w, ...change } = await movePhase(requested);
+      return change;
+    },
     async close() {
       const c = child;
       if (c && c.exitCode === null) {
@@ -246,9 +321,17 @@ async function enableForwarding(): Promise<void> {
   }
 }
 
+/** Both tables in one transaction; `add` first makes `delete` of a missing table a no-op. */
+function deleteTables(tables: readonly string[]): Promise<void> {
+  const text = tables.map((t) => `add table inet ${t}\ndelete table inet ${t}\n`).join("");
+  return execTool("nft", ["-f", "-"], { input: text }).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
 async function killNamespaceProcesses(ns: string): Promise<void> {
-  const r = await execTool("ip", ["netns", "pids", ns]).catch(() => ({ stdout: "" }));
-  for (const pid of r.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+  for (const pid of namespacePids(ns)) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
@@ -264,7 +347,7 @@ export async function cleanupLeftovers(env: Readonly<Record<string, string | und
   for (const rec of await listRecords(base)) {
     if (pidAlive(rec.pid) && rec.pid !== process.pid) continue;
     await killNamespaceProcesses(rec.ns);
-    for (const t of rec.tables) await execTool("nft", ["delete", "table", "inet", t]).catch(() => undefined);
+    await deleteTables(rec.tables);
     await destroySandboxNet(rec.id);
     const slotsDir = `${base}/slots`;
     for (const f of await readdir(slotsDir).catch(() => [] as string[])) {

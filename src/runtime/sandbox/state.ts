@@ -5,6 +5,9 @@
  *
  * Layout: $CLAWFENCE_STATE_DIR (default /run/clawfence) / sandboxes / <id>.json, written
  * atomically (temp file + rename). A record whose owner pid is gone is a leftover.
+ * Beside it, <id>.sock: the running clawfence's phase socket (runtime/sandbox/phase.ts), in
+ * the same 0700 directory, so only root reaches it; `phase` in the record is the phase the
+ * sandbox is enforcing, rewritten after each confirmed change.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,6 +42,12 @@ export async function writeRecord(base: string, rec: SandboxRecord): Promise<voi
 
 export async function removeRecord(base: string, id: string): Promise<void> {
   await rm(join(dir(base), `${id}.json`), { force: true });
+  await rm(phaseSocketPath(base, id), { force: true });
+}
+
+/** The unix socket on which the sandbox's clawfence takes phase requests. */
+export function phaseSocketPath(base: string, id: string): string {
+  return join(dir(base), `${id}.sock`);
 }
 
 export async function listRecords(base: string): Promise<SandboxRecord[]> {

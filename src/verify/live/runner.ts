@@ -239,7 +239,8 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
     };
     try {
       const hello = await withTimeout(waitFor("hello").promise, 30_000, "the probe's start inside the sandbox");
-      const sandbox = String(hello["sandbox"] ?? "");
+      const id = hello["sandbox"];
+      const sandbox = typeof id === "string" ? id : "";
       for (const wave of run.waves) {
         if (wave.delayMs > 0) await sleep(wave.delayMs);
         const before = wave.rulesCheck ? normalizeRuleset((await execTool("ip", ["netns", "exec", w.hostNs, "nft", "-t", "list", "ruleset"])).stdout) : "";
@@ -255,7 +256,8 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
         for (const lp of wave.probes) {
           const client = saw.get(lp.id)?.saw ?? "no report from the probe";
           if (lp.far.some((f) => f.kind === "rules")) {
-            const tables = [`cfp_${sandbox}`, `cfh_${sandbox}`].filter((t) => !after.includes(`table inet ${t}`));
+            // no sandbox id: the tables cannot be checked, so the probe fails (fail closed)
+            const tables = sandbox === "" ? ["(the probe could not name its sandbox)"] : [`cfp_${sandbox}`, `cfh_${sandbox}`].filter((t) => !after.includes(`table inet ${t} `));
             const same = before === after;
             const changed = saw.get(lp.id)?.changed === true || !same || tables.length > 0;
             const far = `${same ? "the host namespace's ruleset is unchanged" : "the host namespace's ruleset CHANGED during the attempt"}${tables.length > 0 ? `; tables missing: ${tables.join(", ")}` : `; tables cfp_${sandbox}, cfh_${sandbox} in place`}`;

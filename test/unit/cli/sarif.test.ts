@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { Ajv } from "ajv";
-import * as ajvFormats from "ajv-formats";
+import ajvFormats from "ajv-formats";
 import type { Log, Result } from "sarif";
 
 const ROOT = join(import.meta.dirname, "../../..");
@@ -25,6 +25,7 @@ const schema = JSON.parse(readFileSync(join(ROOT, "test/fixtures/sarif-schema-2.
 // strictRequired/strictTypes off: the official schema's anyOf/oneOf branches `require` properties
 // that the surrounding object defines, which is valid JSON Schema that those checks flag
 const ajv = new Ajv({ strict: true, allErrors: true, strictRequired: false, strictTypes: false });
+// ajv-formats is CommonJS: the default import is its module.exports, whose `default` is the plugin
 ajvFormats.default(ajv);
 const validate = ajv.compile(schema);
 

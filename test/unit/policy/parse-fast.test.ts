@@ -140,7 +140,7 @@ const tree: fc.Arbitrary<Tree> = fc.letrec((tie) => ({
     fc.array(tie("t"), { maxLength: 4 }),
     fc.dictionary(fc.constantFrom(...WORDS), tie("t"), { maxKeys: 4 }),
   ),
-})).t;
+})).t as fc.Arbitrary<Tree>;
 
 interface Style {
   readonly indent: number;

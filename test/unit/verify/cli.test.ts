@@ -1,7 +1,7 @@
 /**
  * `clawfence verify` end to end: `node src/cli/main.ts verify ...` in a child process, against
  * the fixtures in test/fixtures/verify and files written to a temporary directory. Exit codes
- * (0 all hold, 1 a failure, 2 usage/IO/broken scenarios file/--live), the streamed table,
+ * (0 all hold, 1 a failure, 2 usage/IO/broken scenarios file/--live without root), the streamed table,
  * --format json, --junit, --skip, --no-builtin, --phase, --list, --schema, --var, and the
  * scenarios file's diagnostics with file:line:column.
  */
@@ -132,11 +132,15 @@ void describe("clawfence verify (child process)", () => {
     assert.match(r.err, /error CF_IO_WRITE: cannot write 'no\/such\/dir\/junit\.xml'/);
   });
 
-  void it("--live fails with CF_VERIFY_LIVE_UNAVAILABLE and says what to do instead", () => {
-    const r = cli(["--policy", "base.yaml", "--live"]);
-    assert.equal(r.code, 2);
-    assert.match(r.err, /error CF_VERIFY_LIVE_UNAVAILABLE: live mode .* is not in this build yet\n {2}fix: drop --live/);
-    assert.equal(r.out, "");
+  // live mode itself (namespaces, a real sandbox) is tested in test/integration/verify-live.test.ts
+  void it("the live-only options are refused without --live, and --sandbox-mode takes monitor or enforce", () => {
+    const a = cli(["--policy", "base.yaml", "--sandbox-mode", "monitor"]);
+    assert.equal(a.code, 2);
+    assert.match(a.err, /error CF_USAGE_ARGS: --sandbox-mode only applies to live mode\n {2}fix: add --live/);
+    const b = cli(["--policy", "base.yaml", "--live", "--sandbox-mode", "off"]);
+    assert.equal(b.code, 2);
+    assert.match(b.err, /error CF_USAGE_ARGS: --sandbox-mode 'off' is not monitor or enforce/);
+    assert.equal(b.out, "");
   });
 
   void it("--phase must be a phase of the policy", () => {
