@@ -17,22 +17,13 @@ import type { Flow } from "../src/match/decision.ts";
 import { networkOf } from "../src/policy/addr.ts";
 import type { Dest, Fqdn, Policy, Rule } from "../src/policy/ir.ts";
 import { referenceDecide } from "../test/unit/match/reference.ts";
+import { cpuRate, emitter, prng } from "./lib.ts";
 
 const SEED = 0xc1a3f3;
 const N_RULES = 200;
 const DOMAINS = 100_000;
 const CIDRS = 100_000;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(SEED);
 const int = (n: number): number => Math.floor(rnd() * n);
 const ALPHA = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -150,44 +141,23 @@ const heapAfter = heapUsed();
 // warm up, then measure for >= 1.5 s
 let sink = 0;
 for (let i = 0; i < 200_000; i++) if (decider.decide(flows[i % flows.length] as Flow).verdict === "allow") sink++;
-/** CPU milliseconds of this process (user + system): the rate "on one core", robust to other load on the machine. */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-let count = 0;
-const start = cpuMs();
-let elapsed = 0;
-while (elapsed < 1500) {
+// rates per CPU second (bench/lib cpuRate): "on one core", robust to other load on the machine
+const rate = cpuRate(1500, () => {
   for (const f of flows) if (decider.decide(f).verdict === "allow") sink++;
-  count += flows.length;
-  elapsed = cpuMs() - start;
-}
-const rate = (count / elapsed) * 1000;
+  return flows.length;
+});
 
-let nameCount = 0;
-const nStart = cpuMs();
-let nElapsed = 0;
-while (nElapsed < 700) {
+const nameRate = cpuRate(700, () => {
   for (let i = 0; i < 20_000; i++) if (decider.decideName(names[i % names.length] ?? "x").grants.length > 0) sink++;
-  nameCount += 20_000;
-  nElapsed = cpuMs() - nStart;
-}
-const nameRate = (nameCount / nElapsed) * 1000;
+  return 20_000;
+});
 
 // linear baseline on a sample of the same flows, with agreement checked
 const sample = flows.slice(0, 400);
-let linCount = 0;
-const lStart = cpuMs();
-let lElapsed = 0;
-while (lElapsed < 1500) {
-  for (const f of sample) {
-    if (referenceDecide(policy, f).verdict === "allow") sink++;
-    linCount++;
-  }
-  lElapsed = cpuMs() - lStart;
-}
-const linRate = (linCount / lElapsed) * 1000;
+const linRate = cpuRate(1500, () => {
+  for (const f of sample) if (referenceDecide(policy, f).verdict === "allow") sink++;
+  return sample.length;
+});
 let disagree = 0;
 for (const f of sample) {
   const a = decider.decide(f);
@@ -200,20 +170,13 @@ for (const f of sample) {
 const calMap = new Map<string, number>();
 for (let i = 0; i < 100_000; i++) calMap.set(`k${i}.example.com`, i);
 const calKeys = [...calMap.keys()];
-let calCount = 0;
-const cStart = cpuMs();
-let cElapsed = 0;
-while (cElapsed < 700) {
+const mapRate = cpuRate(700, () => {
   for (const k of calKeys) sink += calMap.get(k) ?? 0;
-  calCount += calKeys.length;
-  cElapsed = cpuMs() - cStart;
-}
-const mapRate = (calCount / cElapsed) * 1000;
+  return calKeys.length;
+});
 
 const ratio = rate / linRate;
-const emit = (o: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify({ bench: "decide", ...o })}\n`);
-};
+const emit = emitter("decide");
 emit({
   metric: "decisions/s",
   value: Math.round(rate),

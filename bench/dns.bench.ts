@@ -17,6 +17,7 @@ import { loadPolicy } from "../src/policy/load.ts";
 import { compileNftables } from "../src/compile/nftables/index.ts";
 import { createNftOneShot, createNftSession, type NftRunner } from "../src/runtime/nft/session.ts";
 import { createSetProgrammer } from "../src/runtime/nft/programmer.ts";
+import { emitter } from "./lib.ts";
 
 const id = randomBytes(3).toString("hex");
 const NS = { client: `cfdbc${id}`, guard: `cfdbg${id}`, up: `cfdbu${id}` };
@@ -25,7 +26,7 @@ const dir = mkdtempSync(join(tmpdir(), "cf-dns-bench-"));
 const procs: ChildProcess[] = [];
 const sh = (cmd: string, args: readonly string[], input?: string): string => execFileSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
 const inNs = (ns: string, cmd: string, ...args: string[]): string => sh("ip", ["netns", "exec", ns, cmd, ...args]);
-const emit = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ bench: "dns", ...o })}\n`);
+const emit = emitter("dns");
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;

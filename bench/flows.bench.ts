@@ -23,20 +23,11 @@ import { openFlowStore } from "../src/flows/store.ts";
 import { eventToRow } from "../src/flows/record.ts";
 import { HASHED_COLUMNS, ensureSchema } from "../src/flows/schema.ts";
 import type { FlowEvent } from "../src/runtime/events.ts";
+import { emitter, prng } from "./lib.ts";
 
 const N = 100_000;
 const dir = mkdtempSync(join(tmpdir(), "cf-flows-bench-"));
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(0xf10e5);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 const RULES = Array.from({ length: 40 }, (_, i) => `rule-${i}`);
@@ -68,9 +59,7 @@ function makeEvent(i: number): FlowEvent {
 
 const events = Array.from({ length: N }, (_, i) => makeEvent(i));
 
-function out(o: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ bench: "flows", ...o })}\n`);
-}
+const out = emitter("flows");
 
 // 1. the store
 interface Rate {

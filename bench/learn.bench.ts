@@ -30,22 +30,13 @@ import { openFlowReader, openFlowStore } from "../src/flows/store.ts";
 import { lintPolicy } from "../src/lint/index.ts";
 import { loadPolicyText } from "../src/policy/load.ts";
 import type { FlowEvent } from "../src/runtime/events.ts";
+import { emitter, prng } from "./lib.ts";
 
 const N = Number(process.env["CF_BENCH_EVENTS"] ?? 1_000_000);
 const TARGET_S = 10;
 const dir = mkdtempSync(join(tmpdir(), "cf-learn-bench-"));
 const db = join(dir, "flows.db");
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(0x1ea2);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 
@@ -94,9 +85,8 @@ function makeEvent(i: number): FlowEvent {
   return { ...common, kind: "packet", name: null, dst_ip: ipOf(name), dst_port: port, proto: h % 10 === 0 ? "udp" : "tcp" };
 }
 
-function out(o: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(o)}\n`);
-}
+const emitLearn = emitter("learn");
+const emitReport = emitter("report");
 
 try {
   // ---------------------------------------------------------------- setup
@@ -142,7 +132,7 @@ try {
   process.stdout.write(
     `learn: ${flows.length} groups, ${result.rules.length} rules, ${result.suggestions.length} entries, ${result.notAdded.length} not added, ${result.problems.length} problems, ${findings.length} findings\n`,
   );
-  out({ bench: "learn", metric: `seconds for ${N} events`, value: learnS, unit: "s", baseline, baseline_name: "plain GROUP BY", ratio: learnS / baseline, target: `< ${TARGET_S} s`, pass: learnS < TARGET_S && result.problems.length === 0 });
+  emitLearn({ metric: `seconds for ${N} events`, value: learnS, unit: "s", baseline, baseline_name: "plain GROUP BY", ratio: learnS / baseline, target: `< ${TARGET_S} s`, pass: learnS < TARGET_S && result.problems.length === 0 });
 
   // ---------------------------------------------------------------- report
   const r0 = performance.now();
@@ -154,7 +144,7 @@ try {
   const md = renderMarkdown(report);
   const reportS = (performance.now() - r0) / 1000;
   process.stdout.write(`report: ${report.totals.total} decisions, ${report.timeline.buckets.length} buckets, html ${html.length} bytes, md ${md.length} bytes\n`);
-  out({ bench: "report", metric: `seconds for ${N} events`, value: reportS, unit: "s", baseline, baseline_name: "plain GROUP BY", ratio: reportS / baseline, target: `< ${TARGET_S} s`, pass: reportS < TARGET_S && report.totals.total === N });
+  emitReport({ metric: `seconds for ${N} events`, value: reportS, unit: "s", baseline, baseline_name: "plain GROUP BY", ratio: reportS / baseline, target: `< ${TARGET_S} s`, pass: reportS < TARGET_S && report.totals.total === N });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -19,13 +19,15 @@ import { compileNftables } from "../src/compile/nftables/index.ts";
 import { irPolicy } from "../src/compile/conformance.ts";
 import { NetnsPair, have, netnsUnavailable } from "../test/unit/compile/netns-harness.ts";
 import type { Policy } from "../src/policy/ir.ts";
+import { emitter } from "./lib.ts";
 
 const ENTRIES = 100_000;
 const SERVER = "198.51.100.2";
 
+const emit = emitter("nft");
 function result(metric: string, value: number, unit: string, baseline: number, baselineName: string, target: string, pass: boolean): void {
   const ratio = baseline === 0 ? 0 : value / baseline;
-  process.stdout.write(`${JSON.stringify({ bench: "nft", metric, value: Number(value.toFixed(3)), unit, baseline: Number(baseline.toFixed(3)), baseline_name: baselineName, ratio: Number(ratio.toFixed(4)), target, pass })}\n`);
+  emit({ metric, value: Number(value.toFixed(3)), unit, baseline: Number(baseline.toFixed(3)), baseline_name: baselineName, ratio: Number(ratio.toFixed(4)), target, pass });
 }
 
 function bigPolicy(): Policy {

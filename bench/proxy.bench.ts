@@ -21,6 +21,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
+import { emitter } from "./lib.ts";
 
 // ---------------------------------------------------------------- load clients (child mode)
 
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
   const procs: ChildProcess[] = [];
   const sh = (cmd: string, args: readonly string[]): string => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const inNs = (ns: string, ...args: string[]): string => sh("ip", ["netns", "exec", ns, ...args]);
-  const emit = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ bench: "proxy", ...o })}\n`);
+  const emit = emitter("proxy");
   const start = (ns: string, args: readonly string[], ready?: RegExp): Promise<ChildProcess> => {
     const p = spawn("ip", ["netns", "exec", ns, "sh", "-c", 'ulimit -n 65536; exec "$@"', "sh", ...args], { stdio: ["pipe", "pipe", "pipe"] });
     procs.push(p);

@@ -14,11 +14,15 @@
  *    median and p90 of RUN_BENCH_N (default 15) runs after 2 warm-ups, timed by a driver inside
  *    H; baseline: the floor any ip/setpriv sandbox pays (`ip netns add`, a veth into it,
  *    `ip netns exec X setpriv --reuid nobody ... true`, `ip netns del`), interleaved run by run.
+ *    Also the CPU time (user + sys) of all the processes of a run, which a loaded machine
+ *    disturbs far less than wall time.
  *  - bulk download into the sandbox, three paths, each against the same transfer from P
  *    (no clawfence anywhere): the kernel path on an allowed non-proxy port (iperf3 -R, the
  *    policy table, conntrack and NAT), the transparent proxy (tcp 80 redirected to the
  *    transparent HTTP listener; curl --noproxy), and CONNECT through HTTP_PROXY (curl -p).
  *    Median of RUN_BENCH_REPS (default 3); RUN_BENCH_MIB (default 512) per curl transfer.
+ * RUN_BENCH_ONLY=startup|bulk runs one half; RUN_BENCH_CLAWFENCE=/path/bin/clawfence measures
+ * another build (a copy of the tree with a change) against the same baselines.
  * Child modes of this file: --serve (the origin in U), --startup-driver (the timer in H).
  * Needs root, iproute2, nftables, setpriv, tcpdump, iperf3, curl and a built dist/
  * (`tsc -p tsconfig.build.json`); says what is missing and exits 0 otherwise.
@@ -26,7 +30,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:http";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync, chmodSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, readdirSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -91,6 +95,20 @@ async function startupDriver(): Promise<void> {
       p.once("error", (e) => ok({ ms: performance.now() - t0, code: -1, err: e.message }));
       p.once("close", (code) => ok({ ms: performance.now() - t0, code, err }));
     });
+  // CPU time (user + sys) of everything a run started, from the reaped children's totals in
+  // /proc/self/stat: steadier than wall time on a loaded machine (ticks of 1/CLK_TCK s)
+  const tick = 1000 / Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || 100);
+  const childCpu = (): number => {
+    const f = readFileSync("/proc/self/stat", "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    // fields 16 and 17 (cutime, cstime); `rest` starts at field 3
+    return (Number(rest[13]) + Number(rest[14])) * tick;
+  };
+  const withCpu = async (f: () => Promise<number>): Promise<{ ms: number; cpu: number }> => {
+    const c0 = childCpu();
+    const ms = await f();
+    return { ms, cpu: childCpu() - c0 };
+  };
   const clawfence = async (): Promise<number> => {
     const r = await timed(CLAWFENCE, ["run", "--policy", o.policy, "--user", "nobody", "--pool", o.pool, "--", "true"]);
     if (r.code !== 0) throw new Error(`clawfence run -- true exited ${r.code}: ${r.err.trim()}`);
@@ -121,13 +139,17 @@ async function startupDriver(): Promise<void> {
     await clawfence();
     await floor();
   }
-  const out = { clawfence: [] as number[], floor: [] as number[], node: [] as number[] };
+  const out = { clawfence: [] as number[], floor: [] as number[], node: [] as number[], clawfenceCpu: [] as number[], floorCpu: [] as number[] };
   for (let i = 0; i < o.n; i++) {
-    out.floor.push(await floor());
-    out.clawfence.push(await clawfence());
+    const f = await withCpu(floor);
+    out.floor.push(f.ms);
+    out.floorCpu.push(f.cpu);
+    const c = await withCpu(clawfence);
+    out.clawfence.push(c.ms);
+    out.clawfenceCpu.push(c.cpu);
     out.node.push(await node0());
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.stdout.write(`${JSON.stringify({ ...out, tickMs: tick })}\n`);
 }
 
 // ---------------------------------------------------------------- the bench
@@ -282,7 +304,7 @@ async function main(): Promise<void> {
 async function startup(H: string, o: { policy: string; state: string; pool: string; n: number; warm: number }): Promise<void> {
   const r = spawnSync("ip", ["netns", "exec", H, process.execPath, SELF, "--startup-driver", JSON.stringify(o)], { encoding: "utf8", maxBuffer: 1 << 20, timeout: 10 * 60_000 });
   if (r.status !== 0) throw new Error(`startup driver failed (${r.status ?? r.signal}): ${r.stderr}`);
-  const s = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { clawfence: number[]; floor: number[]; node: number[] };
+  const s = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { clawfence: number[]; floor: number[]; node: number[]; clawfenceCpu: number[]; floorCpu: number[]; tickMs: number };
   const med = median(s.clawfence);
   const floorMed = median(s.floor);
   const nodeMed = median(s.node);
@@ -307,6 +329,17 @@ async function startup(H: string, o: { policy: string; state: string; pool: stri
     baseline_name: "ip/setpriv floor, p90",
     ratio: round(quantile(s.clawfence, 0.9) / quantile(s.floor, 0.9)),
     note: `n=${s.clawfence.length}`,
+  });
+  const cpu = median(s.clawfenceCpu);
+  const floorCpu = median(s.floorCpu);
+  emit({
+    metric: "`clawfence run -- true` CPU time of all its processes, median",
+    value: round(cpu),
+    unit: "ms",
+    baseline: round(floorCpu),
+    baseline_name: "ip/setpriv floor, CPU time",
+    ratio: round(cpu / Math.max(floorCpu, 1)),
+    note: `n=${s.clawfence.length}; steadier than wall time on a loaded machine; counted in ${s.tickMs} ms ticks`,
   });
 }
 

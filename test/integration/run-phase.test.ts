@@ -77,7 +77,7 @@ const curl = (url: string): string => `curl -sS -m 6 --noproxy '*' -o /dev/null 
 const viaProxy = (url: string): string => `curl -sS -m 6 -o /dev/null -w '%{http_code}' ${url}`;
 const status = (name: string): string => `dig +tries=1 +time=4 ${name} | grep -o 'status: [A-Z]*'`;
 
-void test("a sandbox moves bootstrap -> workload: the kernel, the guard and the proxy follow, live names are re-decided, established connections stay, and it never moves back", opts, async () => {
+void test("a sandbox moves bootstrap -> workload: the kernel, the guard and the proxy follow, live names are re-decided, established connections stay, and it never moves back", opts, async (t) => {
   const held = w.writeScript("held.py", HELD);
   const go = join(w.dir, "go-switch");
   // the contained user (nobody) writes the held connection's output here
@@ -117,6 +117,7 @@ void test("a sandbox moves bootstrap -> workload: the kernel, the guard and the 
     ].join("\n"),
   );
 
+  const flowsDb = join(w.dir, "flows.db");
   const mark = w.mark();
   const cli: Record<string, { status: number | null; stdout: string; stderr: string }> = {};
   let recordBefore: string | undefined;
@@ -129,7 +130,7 @@ void test("a sandbox moves bootstrap -> workload: the kernel, the guard and the 
   };
   const h = w.run({
     policy: POLICY,
-    flags: ["--name", "phased-test"],
+    flags: ["--name", "phased-test", "--flows", flowsDb],
     cmd: ["sh", script],
     onWait: () => {
       sandboxId = w.records()[0]?.id ?? "";
@@ -153,6 +154,7 @@ void test("a sandbox moves bootstrap -> workload: the kernel, the guard and the 
 
   // the phase command and its refusals
   assert.equal(cli["switch"]?.status, 0, cli["switch"]?.stderr);
+  t.diagnostic((cli["switch"]?.stdout ?? "").trim());
   assert.match(cli["switch"]?.stdout ?? "", new RegExp(`sandbox ${sandboxId} \\(phased-test\\): phase bootstrap -> workload`));
   assert.equal(recordBefore, "bootstrap");
   assert.equal(recordAfter, "workload", "the record says the phase once the command returned");
@@ -202,6 +204,22 @@ void test("a sandbox moves bootstrap -> workload: the kernel, the guard and the 
   assert.ok(before.includes("allowed.test") && !before.includes("blocked.test"), `bootstrap asked upstream: ${before.join(" ")}`);
   assert.ok(all.slice(before.length).includes("blocked.test"), "workload asked for blocked.test");
   assert.deepEqual(w.records(), [], "nothing left after exit");
+
+  // flow events say the phase they were decided in
+  const f = w.cli(["flows", "--db", flowsDb, "--format", "jsonl"]);
+  assert.equal(f.status, 0, f.stderr);
+  const flows = f.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; name: string | null; verdict: string; extra: { phase?: string } | null });
+  const phaseOf = (kind: string, name: string, verdict: string): string[] =>
+    flows.filter((e) => e.kind === kind && e.name === name && e.verdict === verdict).map((e) => e.extra?.phase ?? "(none)");
+  assert.deepEqual([...new Set(phaseOf("dns", "allowed.test", "allow"))], ["bootstrap"]);
+  assert.deepEqual([...new Set(phaseOf("dns", "allowed.test", "deny"))], ["workload"]);
+  assert.deepEqual([...new Set(phaseOf("dns", "blocked.test", "deny"))], ["bootstrap"]);
+  assert.deepEqual([...new Set(phaseOf("dns", "blocked.test", "allow"))], ["workload"]);
+  assert.deepEqual([...new Set(phaseOf("proxy", "blocked.test", "deny"))], ["bootstrap"]);
+  assert.deepEqual([...new Set(phaseOf("proxy", "allowed.test", "deny"))], ["workload"]);
 });
 
 function q(s: string): string {

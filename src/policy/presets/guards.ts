@@ -1,12 +1,14 @@
 /**
- * presets/guards — the rules every built-in preset shares, as YAML text, in seed 003's order:
- * shadow-model deny first (10), then the DNS-exfiltration denies (20/21: public DoH/DoT
- * resolvers on every port, any other resolver on 53 and 853), then cloud metadata (25) — all
- * ahead of any allow — and, last, the file-drop and east-west denies at priority 100, where a
- * rule written at the default priority in the extending file still comes first (own file
- * before extended files at equal priority).
+ * presets/guards — the rule blocks the built-in presets share, as YAML text. The guards follow
+ * seed 003's order: shadow-model deny first (10), then the DNS-exfiltration denies (20/21:
+ * public DoH/DoT resolvers on every port, any other resolver on 53 and 853), then cloud
+ * metadata (25) — all ahead of any allow — and, last, the file-drop and east-west denies at
+ * priority 100, where a rule written at the default priority in the extending file still comes
+ * first (own file before extended files at equal priority). The two common allows (model
+ * gateway at 40, OpenClaw core at 50) sit between them in the presets that grant them.
  *
- * Pure text; the presets splice these blocks into their `rules:` list (two-space list indent).
+ * Pure text, imports nothing; the presets splice these blocks into their `rules:` list
+ * (two-space list indent), so each block is written once and every preset's YAML is unchanged.
  */
 
 /** Priority 10-25: named denies that no allow of a preset can precede. */
@@ -39,4 +41,22 @@ export const TAIL_DENIES = `  - name: deny-file-drops
     description: Lateral movement to adjacent internal networks (RFC 1918, CGNAT, ULA, link-local); a rule of yours at the default priority comes first
     priority: 100
     deny: [catalog:private-networks]
+`;
+
+/** Priority 40: the sanctioned model gateways on HTTPS (every agent-class preset). */
+export const GATEWAY_ALLOW = `  - name: allow-model-gateways
+    description: Sanctioned NVIDIA model gateways
+    priority: 40
+    allow: [catalog:nvidia-model-gateways]
+    ports: [443]
+    protocol: tcp
+`;
+
+/** Priority 50: the OpenClaw / NemoClaw / Hermes core services on HTTPS. */
+export const CORE_ALLOW = `  - name: allow-core
+    description: OpenClaw / NemoClaw / Hermes core services
+    priority: 50
+    allow: [catalog:openclaw-core]
+    ports: [443]
+    protocol: tcp
 `;

@@ -3,7 +3,7 @@
  * OpenClaw/NemoClaw core on HTTPS, nothing else. Pure text.
  */
 import type { Preset } from "./types.ts";
-import { HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
+import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
 
 export const lockedDown: Preset = {
   name: "locked-down",
@@ -15,18 +15,6 @@ name: locked-down
 description: Model gateway and OpenClaw/NemoClaw core on HTTPS only; everything else denied and logged
 mode: enforce
 rules:
-${HEAD_DENIES}  - name: allow-model-gateways
-    description: Sanctioned NVIDIA model gateways
-    priority: 40
-    allow: [catalog:nvidia-model-gateways]
-    ports: [443]
-    protocol: tcp
-  - name: allow-core
-    description: OpenClaw / NemoClaw / Hermes core services
-    priority: 50
-    allow: [catalog:openclaw-core]
-    ports: [443]
-    protocol: tcp
-${TAIL_DENIES}default: deny
+${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}${TAIL_DENIES}default: deny
 `,
 };

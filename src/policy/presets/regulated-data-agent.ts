@@ -5,7 +5,7 @@
  * model hubs, file drops and internal networks are denied by name. Pure text.
  */
 import type { Preset } from "./types.ts";
-import { HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
+import { GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
 
 export const regulatedDataAgent: Preset = {
   name: "regulated-data-agent",
@@ -19,13 +19,7 @@ name: regulated-data-agent
 description: Approved model gateway on HTTPS only; public registries, SaaS, uploads and shadow models denied
 mode: enforce
 rules:
-${HEAD_DENIES}  - name: allow-model-gateways
-    description: Sanctioned NVIDIA model gateways
-    priority: 40
-    allow: [catalog:nvidia-model-gateways]
-    ports: [443]
-    protocol: tcp
-  - name: deny-public-code-and-packages
+${HEAD_DENIES}${GATEWAY_ALLOW}  - name: deny-public-code-and-packages
     description: Public source forges, model hubs and container registries
     priority: 100
     deny: [catalog:github, catalog:huggingface, catalog:docker-hub]

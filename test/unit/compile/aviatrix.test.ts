@@ -13,10 +13,11 @@ import { backend, type DcfPolicy } from "../../../src/compile/aviatrix/index.ts"
 import { UnsupportedFeature } from "../../../src/compile/backend.ts";
 import { CASES } from "../../../src/compile/conformance.ts";
 import { compileDecider } from "../../../src/match/decide.ts";
-import { parseCidr, parseIp } from "../../../src/policy/addr.ts";
+import { parseCidr } from "../../../src/policy/addr.ts";
 import type { Policy } from "../../../src/policy/ir.ts";
 import type { IpAddr } from "../../../src/match/decision.ts";
-import { allow, deny, policy, type RuleSpec } from "../match/ir-builder.ts";
+import { allow, deny, policy } from "../match/ir-builder.ts";
+import { addressPolicyArb, ADDRESS_PROBE_PORTS, forEachProbe } from "./probes.ts";
 
 /** documented arguments (docs/resources/<type>.md), plus Terraform JSON's "//" comment key */
 const ARGS = {
@@ -122,12 +123,6 @@ function dcf(doc: TfDoc, proto: "tcp" | "udp" | "icmp", port: number | undefined
   return { pass: d?.action === "PERMIT", name: "(default action)" };
 }
 
-function ip(text: string): IpAddr {
-  const x = parseIp(text);
-  assert.ok(x, text);
-  return x;
-}
-
 void describe("aviatrix: provider arguments", () => {
   for (const c of CASES) {
     void it(`the conformance case "${c.name}" uses only documented arguments and declared references`, () => {
@@ -199,44 +194,8 @@ void describe("aviatrix: what the Terraform says", () => {
   });
 });
 
-const POOL = ["any", "10.0.0.0/8", "10.1.2.3", "192.0.2.0/24", "93.184.216.0/24", "93.184.216.34", "169.254.169.254", "2606:2800::/32", "fd00::/8"] as const;
-const PORTS = [53, 443, "1000-2000", 8443] as const;
 const PROBE_IPS = ["10.0.0.1", "10.1.2.3", "192.0.2.1", "93.184.216.34", "93.184.216.35", "169.254.169.254", "8.8.8.8", "2606:2800::1", "2a00:1450::1", "fd00::1"];
-const PROBE_PORTS = [53, 80, 443, 999, 1000, 1500, 2000, 2001, 8443];
-
-const policyArb = fc
-  .record({
-    rules: fc.array(
-      fc.record({
-        action: fc.constantFrom("allow", "deny"),
-        dests: fc.uniqueArray(fc.constantFrom(...POOL), { minLength: 1, maxLength: 3 }),
-        ports: fc.option(fc.uniqueArray(fc.constantFrom(...PORTS), { minLength: 1, maxLength: 2 }), { nil: undefined }),
-        protocol: fc.constantFrom("tcp", "udp", "any", "icmp"),
-        monitor: fc.boolean(),
-      }),
-      { maxLength: 6 },
-    ),
-    default: fc.constantFrom("allow", "deny"),
-    mode: fc.constantFrom("enforce", "enforce", "monitor"),
-    internal: fc.constantFrom([], ["10.0.0.0/8"]),
-  })
-  .map((s): Policy =>
-    policy({
-      default: s.default as "allow" | "deny",
-      mode: s.mode as "enforce" | "monitor",
-      internal: s.internal,
-      rules: s.rules.map(
-        (r, i): RuleSpec => ({
-          name: `r${i}`,
-          action: r.action as "allow" | "deny",
-          dests: r.dests,
-          ...(r.ports && r.protocol !== "icmp" ? { ports: r.ports } : {}),
-          protocol: r.protocol as "tcp" | "udp" | "any" | "icmp",
-          ...(r.monitor && r.action === "deny" ? { mode: "monitor" as const } : {}),
-        }),
-      ),
-    }),
-  );
+const policyArb = addressPolicyArb([[], ["10.0.0.0/8"]]);
 
 void describe("aviatrix: ordered DCF evaluation is decide()", () => {
   void it("random address policies: the first matching DCF policy gives decide()'s verdict and rule", () => {
@@ -244,18 +203,11 @@ void describe("aviatrix: ordered DCF evaluation is decide()", () => {
       fc.property(policyArb, (p) => {
         const doc = compileTf(p);
         assert.deepEqual(problems(doc), []);
-        const decider = compileDecider(p);
-        for (const text of PROBE_IPS) {
-          const addr = ip(text);
-          for (const proto of ["tcp", "udp", "icmp"] as const) {
-            for (const port of proto === "icmp" ? [undefined] : PROBE_PORTS) {
-              const d = decider.decide(port === undefined ? { protocol: proto, ip: addr } : { protocol: proto, port, ip: addr });
-              const got = dcf(doc, proto, port, addr);
-              assert.equal(got.pass, d.verdict === "allow" || !d.enforced, `${proto}/${port ?? "-"} ${text}: decide ${d.verdict} by ${d.rule}; DCF ${got.pass ? "PERMIT" : "DENY"} by ${got.name}`);
-              assert.ok(got.name === d.rule || got.name.startsWith(`${d.rule}-`), `${proto}/${port ?? "-"} ${text}: DCF policy ${got.name} for rule ${d.rule}`);
-            }
-          }
-        }
+        forEachProbe(compileDecider(p), PROBE_IPS, ADDRESS_PROBE_PORTS, ({ text, addr, proto, port, d }) => {
+          const got = dcf(doc, proto, port, addr);
+          assert.equal(got.pass, d.verdict === "allow" || !d.enforced, `${proto}/${port ?? "-"} ${text}: decide ${d.verdict} by ${d.rule}; DCF ${got.pass ? "PERMIT" : "DENY"} by ${got.name}`);
+          assert.ok(got.name === d.rule || got.name.startsWith(`${d.rule}-`), `${proto}/${port ?? "-"} ${text}: DCF policy ${got.name} for rule ${d.rule}`);
+        });
       }),
       { numRuns: 200, seed: 20261104 },
     );

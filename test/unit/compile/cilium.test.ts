@@ -16,10 +16,11 @@ import { backend, fqdnSelector, type CnpEgress } from "../../../src/compile/cili
 import { UnsupportedFeature } from "../../../src/compile/backend.ts";
 import { CASES } from "../../../src/compile/conformance.ts";
 import { compileDecider } from "../../../src/match/decide.ts";
-import { parseCidr, parseIp } from "../../../src/policy/addr.ts";
+import { parseCidr } from "../../../src/policy/addr.ts";
 import type { Policy } from "../../../src/policy/ir.ts";
 import type { IpAddr } from "../../../src/match/decision.ts";
 import { allow, deny, policy, type RuleSpec } from "../match/ir-builder.ts";
+import { forEachProbe, probeIp } from "./probes.ts";
 
 interface CnpObject {
   apiVersion: string;
@@ -135,12 +136,6 @@ function cnpAnswers(obj: CnpObject, name: string): boolean {
   return dns?.toPorts?.[0]?.rules?.dns.some((s) => selectorMatches(s, name)) ?? false;
 }
 
-function ip(text: string): IpAddr {
-  const x = parseIp(text);
-  assert.ok(x, text);
-  return x;
-}
-
 void describe("cilium: structure", () => {
   for (const c of CASES) {
     void it(`the conformance case "${c.name}" is a well-formed CiliumNetworkPolicy (or is refused with a reason)`, () => {
@@ -194,15 +189,15 @@ void describe("cilium: what the output says", () => {
   void it("an allow before an overlapping deny wins: the deny leaves those addresses out (except)", () => {
     const obj = compileCnp(policy({ rules: [allow("one", ["192.0.2.9"], { ports: [443], protocol: "tcp" }), deny("net", ["192.0.2.0/24"], { ports: [443], protocol: "tcp" })] }));
     const cidrs = obj.spec.egressDeny?.flatMap((d) => d.toCIDRSet ?? []) ?? [];
-    assert.ok(cidrs.every((c) => !cidrHas(c.cidr, ip("192.0.2.9")) || (c.except ?? []).some((e) => cidrHas(e, ip("192.0.2.9")))));
-    assert.equal(cnpAllows(obj, "tcp", 443, ip("192.0.2.9")), true);
-    assert.equal(cnpAllows(obj, "tcp", 443, ip("192.0.2.10")), false);
+    assert.ok(cidrs.every((c) => !cidrHas(c.cidr, probeIp("192.0.2.9")) || (c.except ?? []).some((e) => cidrHas(e, probeIp("192.0.2.9")))));
+    assert.equal(cnpAllows(obj, "tcp", 443, probeIp("192.0.2.9")), true);
+    assert.equal(cnpAllows(obj, "tcp", 443, probeIp("192.0.2.10")), false);
   });
 
   void it("special-purpose ranges are denied where names are allowed (a name cannot be rebound to metadata)", () => {
     const obj = compileCnp(policy({ rules: [allow("core", ["github.com"], { ports: [443], protocol: "tcp" })] }));
-    assert.equal(cnpAllows(obj, "tcp", 443, ip("169.254.169.254"), "github.com"), false);
-    assert.equal(cnpAllows(obj, "tcp", 443, ip("140.82.112.3"), "github.com"), true);
+    assert.equal(cnpAllows(obj, "tcp", 443, probeIp("169.254.169.254"), "github.com"), false);
+    assert.equal(cnpAllows(obj, "tcp", 443, probeIp("140.82.112.3"), "github.com"), true);
   });
 });
 
@@ -293,27 +288,20 @@ void describe("cilium: allow-unless-denied is exactly decide() where it compiles
         compiled++;
         assert.deepEqual(structural(obj), []);
         const decider = compileDecider(p);
-        for (const text of PROBE_IPS) {
-          const addr = ip(text);
-          for (const proto of ["tcp", "udp", "icmp"] as const) {
-            for (const port of proto === "icmp" ? [undefined] : PROBE_PORTS) {
-              const base = port === undefined ? { protocol: proto, ip: addr } : { protocol: proto, port, ip: addr };
-              const d = decider.decide(base);
-              const want = d.verdict === "allow" || !d.enforced;
-              assert.equal(cnpAllows(obj, proto, port, addr), want, `${proto}/${port ?? "-"} ${text}: decide ${d.verdict} (${d.rule})`);
-              for (const name of PROBE_NAMES) {
-                // a flow carries a name only if the resolver answered it: clawfence's for
-                // decide(), Cilium's DNS proxy for Cilium
-                const dn = decider.decideName(name);
-                const cfKnows = dn.grants.length > 0 || dn.monitored.length > 0;
-                const dd = cfKnows ? decider.decide({ ...base, names: [name] }) : d;
-                const wantN = dd.verdict === "allow" || !dd.enforced;
-                const got = cnpAllows(obj, proto, port, addr, cnpAnswers(obj, name) ? name : undefined);
-                assert.equal(got, wantN, `${proto}/${port ?? "-"} ${text} as ${name}: decide ${dd.verdict} (${dd.rule}, ${dd.reason}); cilium ${got ? "allow" : "deny"}`);
-              }
-            }
+        forEachProbe(decider, PROBE_IPS, PROBE_PORTS, ({ text, addr, proto, port, flow: base, d }) => {
+          const want = d.verdict === "allow" || !d.enforced;
+          assert.equal(cnpAllows(obj, proto, port, addr), want, `${proto}/${port ?? "-"} ${text}: decide ${d.verdict} (${d.rule})`);
+          for (const name of PROBE_NAMES) {
+            // a flow carries a name only if the resolver answered it: clawfence's for
+            // decide(), Cilium's DNS proxy for Cilium
+            const dn = decider.decideName(name);
+            const cfKnows = dn.grants.length > 0 || dn.monitored.length > 0;
+            const dd = cfKnows ? decider.decide({ ...base, names: [name] }) : d;
+            const wantN = dd.verdict === "allow" || !dd.enforced;
+            const got = cnpAllows(obj, proto, port, addr, cnpAnswers(obj, name) ? name : undefined);
+            assert.equal(got, wantN, `${proto}/${port ?? "-"} ${text} as ${name}: decide ${dd.verdict} (${dd.rule}, ${dd.reason}); cilium ${got ? "allow" : "deny"}`);
           }
-        }
+        });
       }),
       { numRuns: 250, seed: 20261102 },
     );

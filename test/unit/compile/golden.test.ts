@@ -2,25 +2,17 @@
  * Golden files for the Linux backends: every conformance case (and the presets, once the
  * policy loader can read them) compiled to nftables, iptables, ip6tables and hosts, compared
  * byte for byte with test/golden/<backend>/<case>.txt. Regenerate with UPDATE_GOLDEN=1 and
- * review the diff: a golden change is a change of what users load into their kernel.
+ * review the diff: a golden change is a change of what users load into their kernel. Notes
+ * are inline comments here (one file per case); the compare step is golden-runner.ts's.
  */
 import { describe, it } from "node:test";
-import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BACKENDS } from "../../../src/compile/index.ts";
 import { CASES } from "../../../src/compile/conformance.ts";
 import { UnsupportedFeature, type TargetName } from "../../../src/compile/backend.ts";
+import { checkGolden, GOLDEN_ROOT, slug } from "./golden-runner.ts";
 
 const MINE: readonly TargetName[] = ["nftables", "iptables", "ip6tables", "hosts"];
-const update = process.env["UPDATE_GOLDEN"] === "1";
-
-export function slug(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-|-$/g, "");
-}
 
 function render(target: TargetName, c: (typeof CASES)[number]): string {
   const backend = BACKENDS[target];
@@ -36,18 +28,7 @@ function render(target: TargetName, c: (typeof CASES)[number]): string {
 
 for (const target of MINE) {
   void describe(`golden ${target}`, () => {
-    const dir = join(import.meta.dirname, "../../golden", target);
-    for (const c of CASES) {
-      void it(c.name, () => {
-        const file = join(dir, `${slug(c.name)}.txt`);
-        const got = render(target, c);
-        if (update) {
-          mkdirSync(dir, { recursive: true });
-          writeFileSync(file, got);
-        }
-        assert.ok(existsSync(file), `missing golden ${file}: run with UPDATE_GOLDEN=1 and review it`);
-        assert.equal(got, readFileSync(file, "utf8"));
-      });
-    }
+    const dir = join(GOLDEN_ROOT, target);
+    for (const c of CASES) void it(c.name, () => checkGolden(join(dir, `${slug(c.name)}.txt`), render(target, c)));
   });
 }

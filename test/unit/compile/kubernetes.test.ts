@@ -14,10 +14,11 @@ import type { NpEgressRule } from "../../../src/compile/kubernetes/index.ts";
 import { UnsupportedFeature } from "../../../src/compile/backend.ts";
 import { CASES } from "../../../src/compile/conformance.ts";
 import { compileDecider } from "../../../src/match/decide.ts";
-import { parseCidr, parseIp } from "../../../src/policy/addr.ts";
+import { parseCidr } from "../../../src/policy/addr.ts";
 import type { Policy } from "../../../src/policy/ir.ts";
 import type { IpAddr } from "../../../src/match/decision.ts";
 import { allow, deny, policy, type RuleSpec } from "../match/ir-builder.ts";
+import { forEachProbe, probeIp } from "./probes.ts";
 
 interface NpObject {
   metadata: { name: string; namespace?: string; annotations: Record<string, string> };
@@ -53,12 +54,6 @@ function npAllows(obj: NpObject, proto: "tcp" | "udp" | "icmp", port: number | u
     if (rule.to === undefined) return true;
     return rule.to.some((peer) => peer.ipBlock !== undefined && cidrHas(peer.ipBlock.cidr, ip) && !(peer.ipBlock.except ?? []).some((e) => cidrHas(e, ip)));
   });
-}
-
-function ip(text: string): IpAddr {
-  const x = parseIp(text);
-  assert.ok(x, text);
-  return x;
 }
 
 void describe("kubernetes: schema", () => {
@@ -123,7 +118,7 @@ void describe("kubernetes: what the output says", () => {
     const out = backend.compile(p, {});
     assert.ok(out.notes.some((n) => n.includes("'staged' is in monitor mode")));
     const obj = parse(out.text) as NpObject;
-    assert.equal(npAllows(obj, "tcp", 22, ip("192.0.2.1")), true);
+    assert.equal(npAllows(obj, "tcp", 22, probeIp("192.0.2.1")), true);
   });
 });
 
@@ -273,19 +268,11 @@ void describe("kubernetes: flattening is exactly decide() for address flows", ()
           return;
         }
         compiled++;
-        const decider = compileDecider(p);
-        for (const text of PROBE_IPS) {
-          const addr = ip(text);
-          for (const proto of ["tcp", "udp", "icmp"] as const) {
-            const ports = proto === "icmp" ? [undefined] : PROBE_PORTS;
-            for (const port of ports) {
-              const d = decider.decide(port === undefined ? { protocol: proto, ip: addr } : { protocol: proto, port, ip: addr });
-              const want = d.verdict === "allow" || !d.enforced;
-              const got = npAllows(obj, proto, port, addr);
-              assert.equal(got, want, `${proto}/${port ?? "-"} ${text}: decide says ${d.verdict} (${d.rule}, ${d.reason}, enforced ${d.enforced}); NetworkPolicy says ${got ? "allow" : "deny"}`);
-            }
-          }
-        }
+        forEachProbe(compileDecider(p), PROBE_IPS, PROBE_PORTS, ({ text, addr, proto, port, d }) => {
+          const want = d.verdict === "allow" || !d.enforced;
+          const got = npAllows(obj, proto, port, addr);
+          assert.equal(got, want, `${proto}/${port ?? "-"} ${text}: decide says ${d.verdict} (${d.rule}, ${d.reason}, enforced ${d.enforced}); NetworkPolicy says ${got ? "allow" : "deny"}`);
+        });
       }),
       { numRuns: 300, seed: 20261101 },
     );

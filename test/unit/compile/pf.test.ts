@@ -12,10 +12,10 @@ import fc from "fast-check";
 import { backend } from "../../../src/compile/pf/index.ts";
 import { UnsupportedFeature } from "../../../src/compile/backend.ts";
 import { compileDecider } from "../../../src/match/decide.ts";
-import { parseCidr, parseIp } from "../../../src/policy/addr.ts";
-import type { Policy } from "../../../src/policy/ir.ts";
+import { parseCidr } from "../../../src/policy/addr.ts";
 import type { IpAddr } from "../../../src/match/decision.ts";
-import { allow, deny, policy, type RuleSpec } from "../match/ir-builder.ts";
+import { allow, deny, policy } from "../match/ir-builder.ts";
+import { addressPolicyArb, ADDRESS_PROBE_PORTS, forEachProbe } from "./probes.ts";
 
 // ---------------------------------------------------------------- a model of the pf subset
 
@@ -97,12 +97,6 @@ function pfPasses(anchor: ReturnType<typeof parseAnchor>, proto: "tcp" | "udp" |
   throw new Error("no rule matched: the anchor has no final default");
 }
 
-function ip(text: string): IpAddr {
-  const x = parseIp(text);
-  assert.ok(x, text);
-  return x;
-}
-
 // ---------------------------------------------------------------- tests
 
 void describe("pf: what the anchor says", () => {
@@ -157,62 +151,19 @@ void describe("pf: names", () => {
   });
 });
 
-const POOL = ["any", "10.0.0.0/8", "10.1.2.3", "192.0.2.0/24", "93.184.216.0/24", "93.184.216.34", "169.254.169.254", "2606:2800::/32", "fd00::/8"] as const;
-const PORTS = [53, 443, "1000-2000", 8443] as const;
 const PROBE_IPS = ["10.0.0.1", "10.1.2.3", "192.0.2.1", "93.184.216.34", "93.184.216.35", "169.254.169.254", "8.8.8.8", "127.0.0.1", "2606:2800::1", "2a00:1450::1", "fd00::1", "fe80::1"];
-const PROBE_PORTS = [53, 80, 443, 999, 1000, 1500, 2000, 2001, 8443];
-
-const policyArb = fc
-  .record({
-    rules: fc.array(
-      fc.record({
-        action: fc.constantFrom("allow", "deny"),
-        dests: fc.uniqueArray(fc.constantFrom(...POOL), { minLength: 1, maxLength: 3 }),
-        ports: fc.option(fc.uniqueArray(fc.constantFrom(...PORTS), { minLength: 1, maxLength: 2 }), { nil: undefined }),
-        protocol: fc.constantFrom("tcp", "udp", "any", "icmp"),
-        monitor: fc.boolean(),
-      }),
-      { maxLength: 6 },
-    ),
-    default: fc.constantFrom("allow", "deny"),
-    mode: fc.constantFrom("enforce", "enforce", "monitor"),
-    internal: fc.constantFrom([], ["10.0.0.0/8"], ["fd00::/8"]),
-  })
-  .map((s): Policy =>
-    policy({
-      default: s.default as "allow" | "deny",
-      mode: s.mode as "enforce" | "monitor",
-      internal: s.internal,
-      rules: s.rules.map(
-        (r, i): RuleSpec => ({
-          name: `r${i}`,
-          action: r.action as "allow" | "deny",
-          dests: r.dests,
-          ...(r.ports && r.protocol !== "icmp" ? { ports: r.ports } : {}),
-          protocol: r.protocol as "tcp" | "udp" | "any" | "icmp",
-          ...(r.monitor && r.action === "deny" ? { mode: "monitor" as const } : {}),
-        }),
-      ),
-    }),
-  );
+const policyArb = addressPolicyArb([[], ["10.0.0.0/8"], ["fd00::/8"]]);
 
 void describe("pf: first quick match is decide()", () => {
   void it("random address policies: the anchor (as pf.conf(5) evaluates it) gives decide()'s verdict and rule for every probe", () => {
     fc.assert(
       fc.property(policyArb, (p) => {
         const anchor = parseAnchor(backend.compile(p, {}).text);
-        const decider = compileDecider(p);
-        for (const text of PROBE_IPS) {
-          const addr = ip(text);
-          for (const proto of ["tcp", "udp", "icmp"] as const) {
-            for (const port of proto === "icmp" ? [undefined] : PROBE_PORTS) {
-              const d = decider.decide(port === undefined ? { protocol: proto, ip: addr } : { protocol: proto, port, ip: addr });
-              const got = pfPasses(anchor, proto, port, addr);
-              assert.equal(got.pass, d.verdict === "allow" || !d.enforced, `${proto}/${port ?? "-"} ${text}: decide ${d.verdict} by ${d.rule}; pf ${got.pass ? "pass" : "block"} by ${got.label}`);
-              assert.equal(got.label, d.rule, `${proto}/${port ?? "-"} ${text}: the deciding rule`);
-            }
-          }
-        }
+        forEachProbe(compileDecider(p), PROBE_IPS, ADDRESS_PROBE_PORTS, ({ text, addr, proto, port, d }) => {
+          const got = pfPasses(anchor, proto, port, addr);
+          assert.equal(got.pass, d.verdict === "allow" || !d.enforced, `${proto}/${port ?? "-"} ${text}: decide ${d.verdict} by ${d.rule}; pf ${got.pass ? "pass" : "block"} by ${got.label}`);
+          assert.equal(got.label, d.rule, `${proto}/${port ?? "-"} ${text}: the deciding rule`);
+        });
       }),
       { numRuns: 200, seed: 20261103 },
     );
