@@ -422,25 +422,30 @@ async function bulk(c: BulkCtx): Promise<void> {
     process.stdout.write(`bulk rep ${i + 1}: sandbox ${fmtBits(s)}; plain ${fmtBits(p)}\n`);
   }
   const rows: Array<[string, string, string, number | null]> = [
-    ["kernel", "bulk TCP through the sandbox, kernel path (allowed port 5201: policy table, conntrack, NAT; iperf3 -R)", ">= 0.95x plain", 0.95],
+    // no target in PRODUCT.md for this one: the cost of the policy table, conntrack and NAT, shown
+    ["kernel", "bulk TCP through the sandbox, kernel path (allowed port 5201: policy table, conntrack, NAT; iperf3 -R)", "", null],
+    // PRODUCT.md section 8, proxy: >= 50% of a direct connection
     ["transparent", `bulk TCP through the sandbox, transparent proxy (tcp 80 redirected; curl, ${c.mib} MiB)`, ">= 0.5x plain", 0.5],
     ["connect", `bulk TCP through the sandbox, CONNECT via HTTP_PROXY (curl -p, ${c.mib} MiB)`, ">= 0.5x plain", 0.5],
   ];
+  // the ratio is the median of each repetition's sandbox/plain pair (run back to back), which a
+  // loaded machine disturbs less than the ratio of the two medians
   for (const [k, metric, target, min] of rows) {
     const g = got[k];
     if (!g) continue;
     const v = median(g.sandbox) / 1e9;
     const b = median(g.plain) / 1e9;
+    const ratio = median(g.sandbox.map((x, i) => x / (g.plain[i] ?? NaN)));
     emit({
       metric,
       value: round(v),
       unit: "Gbit/s",
       baseline: round(b),
       baseline_name: "same transfer between plain namespaces",
-      ratio: round(v / b),
-      target,
-      ...(min !== null ? { pass: v / b >= min } : {}),
-      note: `median of ${g.sandbox.length}`,
+      ratio: round(ratio),
+      ...(target ? { target } : {}),
+      ...(min !== null ? { pass: ratio >= min } : {}),
+      note: `medians of ${g.sandbox.length}; ratio: median of the paired runs`,
     });
   }
 }

@@ -8,10 +8,12 @@
  * scenarios file may give them as separate fields, and the caller applies the defaults
  * (443, tcp).
  *
- * Kept apart from cli/commands/explain.ts's parseDest because verify may not import cli/
- * (cli -> verify); both follow the same grammar. Pure: no I/O.
+ * The grammar itself is match/destination.ts, shared with cli/commands/explain.ts's parseDest
+ * (verify may not import cli/); this module adds the scenario wording and the name
+ * normalization. Pure: no I/O.
  */
-import { endsInNumber, formatIp, parseIpLoose, type IpAddr } from "../match/ip.ts";
+import { parseDestSyntax } from "../match/destination.ts";
+import { formatIp, type IpAddr } from "../match/ip.ts";
 import { normalizeName } from "../policy/names.ts";
 import type { FlowProtocol } from "../policy/ir.ts";
 
@@ -24,63 +26,28 @@ export interface DestParts {
 
 export type DestResult = { readonly ok: true; readonly value: DestParts } | { readonly ok: false; readonly message: string; readonly fix: string };
 
-const PROTOCOLS: readonly string[] = ["tcp", "udp", "icmp"];
 const FORMS = "write host[:port][/tcp|udp|icmp], an IP address, or [IPv6]:port, e.g. api.example.com:443/tcp";
 
-function fail(message: string, fix: string = FORMS): DestResult {
-  return { ok: false, message, fix };
-}
-
 export function parseDestination(text: string): DestResult {
-  let rest = text.trim();
-  if (rest === "") return fail("the destination is empty");
-  let protocol: FlowProtocol | undefined;
-  const slash = rest.lastIndexOf("/");
-  if (slash !== -1) {
-    const p = rest.slice(slash + 1).toLowerCase();
-    if (!PROTOCOLS.includes(p)) {
-      return fail(`'/${rest.slice(slash + 1)}' is not a protocol`, /^[0-9]+$/.test(p) ? "a scenario probes one address, not a network: write e.g. 10.0.0.1" : "write /tcp, /udp or /icmp after the port");
+  const r = parseDestSyntax(text);
+  if (!r.ok) {
+    switch (r.kind) {
+      case "empty":
+        return { ok: false, message: "the destination is empty", fix: FORMS };
+      case "network":
+        return { ok: false, message: r.message, fix: "a scenario probes one address, not a network: write e.g. 10.0.0.1" };
+      case "other":
+        return { ok: false, message: r.message, fix: r.fix };
+      default: {
+        const never: never = r.kind;
+        throw new Error(`unknown destination problem ${String(never)}`);
+      }
     }
-    protocol = p as FlowProtocol;
-    rest = rest.slice(0, slash);
   }
-  let host: string;
-  let portText: string | undefined;
-  if (rest.startsWith("[")) {
-    const close = rest.indexOf("]");
-    if (close === -1) return fail("unclosed '['", "write [IPv6]:port, e.g. [2001:db8::1]:443");
-    host = rest.slice(0, close + 1);
-    const after = rest.slice(close + 1);
-    if (after !== "") {
-      if (!after.startsWith(":")) return fail(`unexpected '${after}' after ']'`, "write [IPv6]:port, e.g. [2001:db8::1]:443");
-      portText = after.slice(1);
-    }
-  } else {
-    const colons = rest.split(":").length - 1;
-    if (colons >= 2) host = rest;
-    else if (colons === 1) {
-      const c = rest.indexOf(":");
-      host = rest.slice(0, c);
-      portText = rest.slice(c + 1);
-    } else host = rest;
-  }
-  let port: number | undefined;
-  if (portText !== undefined) {
-    if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-      return fail(`'${portText}' is not a port`, "write a port number 1..65535, e.g. api.example.com:443");
-    }
-    port = Number(portText);
-  }
-  if (protocol === "icmp" && port !== undefined) return fail("ICMP has no ports", `write ${host}/icmp`);
-  const base = { ...(protocol !== undefined ? { protocol } : {}), ...(port !== undefined ? { port } : {}) };
-  const ip = parseIpLoose(host);
-  if (host.startsWith("[") && ip?.family !== 6) return fail(`'${host}' is not an IPv6 address`, "write [IPv6]:port, e.g. [2001:db8::1]:443");
+  const { host, ip, ...base } = r.value;
   if (ip) return { ok: true, value: { ...base, ip } };
-  if (host.includes(":") || endsInNumber(host)) {
-    return fail(`'${host}' is not a valid address`, "write an IPv4 address like 192.0.2.7, or an IPv6 address like 2001:db8::1 or [2001:db8::1]:443");
-  }
   const n = normalizeName(host);
-  if (!n.ok) return fail(n.problem.message, n.problem.fix);
+  if (!n.ok) return { ok: false, message: n.problem.message, fix: n.problem.fix };
   return { ok: true, value: { ...base, name: n.value } };
 }
 

@@ -11,16 +11,15 @@
  * Exit: 0 written (and reloaded, or no enforcer runs it), 1 policy errors or the entry would
  * not take effect, 2 usage/IO, 3 the enforcer refused the reload (it keeps the previous policy).
  */
-import { parseArgs } from "node:util";
 import { renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo } from "../errors.ts";
+import { passLintGate } from "../lint-gate.ts";
 import { machineVarFromSystem, readPolicyFile } from "../load-policy.ts";
 import { loadPolicyTextWithInfo } from "../../policy/load.ts";
-import { PolicyError } from "../../policy/errors.ts";
 import type { Policy } from "../../policy/ir.ts";
 import { parseIp } from "../../policy/addr.ts";
-import { failsCheck, lintPolicy } from "../../lint/index.ts";
 import { compileDecider } from "../../match/decide.ts";
 import { addAllow, parseHostArg } from "../../runtime/enforce/policy-edit.ts";
 import { listEnforcerRecords, pidAlive, requestReload } from "../../runtime/enforce/state.ts";
@@ -35,11 +34,10 @@ written; then the enforcer running this policy file is reloaded.
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
+      allowPositionals: true,
       options: {
         policy: { type: "string" },
         comment: { type: "string" },
@@ -47,12 +45,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         "no-reload": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence allow --help'");
-  }
+    },
+    "run 'clawfence allow --help'",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -66,10 +61,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
 
   let policy: Policy;
   if (!edit.unchanged) {
-    const loaded = loadPolicyTextWithInfo(edit.text, values.policy, (p) => readPolicyFile(p, p), { cwd: io.cwd, resolveVar: machineVarFromSystem(io) });
-    const findings = lintPolicy(loaded.policy, { positions: loaded.info.positions, vars: loaded.info.vars });
-    if (failsCheck(findings, false)) throw new PolicyError(findings.filter((d) => d.severity === "error"));
-    policy = loaded.policy;
+    policy = passLintGate(loadPolicyTextWithInfo(edit.text, values.policy, (p) => readPolicyFile(p, p), { cwd: io.cwd, resolveVar: machineVarFromSystem(io) }));
     checkTakesEffect(policy, edit.rule, host, port);
     const mode = statSync(file).mode & 0o777;
     const tmp = join(dirname(file), `.${process.pid}.clawfence-allow.tmp`);

@@ -9,11 +9,11 @@
  * Exit: 0 ok; 1 a finding of error severity (with --strict: or of warning severity);
  * 2 usage or I/O (CliError, printed by cli/main.ts).
  */
-import { parseArgs } from "node:util";
-import { failsCheck, lintPolicy } from "../../lint/index.ts";
+import { failsCheck } from "../../lint/index.ts";
 import { PolicyError, type Diagnostic } from "../../policy/errors.ts";
-import { VAR_NAME_RE } from "../../policy/wire.ts";
+import { parseCommandArgs, parseVarOverrides } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
+import { lintLoaded } from "../lint-gate.ts";
 import { formatJson, formatSarif, formatText, type CheckReport } from "../format-diagnostics.ts";
 import { loadPolicyFromCliWithInfo } from "../load-policy.ts";
 
@@ -32,38 +32,20 @@ exit: 0 ok, 1 findings of error severity (or warnings with --strict), 2 usage or
 const FORMATS = ["text", "json", "sarif"] as const;
 type Format = (typeof FORMATS)[number];
 
-/** `--var k=v` values to an overrides map; a malformed one is a usage error. */
-export function parseVarOverrides(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf("=");
-    const name = eq === -1 ? v : v.slice(0, eq);
-    if (eq === -1 || !VAR_NAME_RE.test(name)) {
-      throw new CliError("CF_USAGE_VAR", `--var '${v}' is not NAME=VALUE`, "write --var name=value, with a name of letters, digits and '_' (e.g. --var aws_region=us-east-1)");
-    }
-    Object.defineProperty(out, name, { value: v.slice(eq + 1), enumerable: true, writable: true, configurable: true });
-  }
-  return out;
-}
-
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
-      strict: true,
       options: {
         format: { type: "string", short: "f" },
         strict: { type: "boolean" },
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", e instanceof Error ? e.message : String(e), "run 'clawfence check --help' for the options");
-  }
-  const { values, positionals } = parsed;
+    },
+    "run 'clawfence check --help' for the options",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -88,7 +70,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
   try {
     const loaded = loadPolicyFromCliWithInfo(file, io, { overrides });
     policy = { name: loaded.policy.name, rules: loaded.policy.rules.length, hash: loaded.policy.hash };
-    diagnostics = lintPolicy(loaded.policy, { positions: loaded.info.positions, vars: loaded.info.vars });
+    diagnostics = lintLoaded(loaded);
   } catch (e) {
     // CliError (usage, I/O) propagates to cli/main.ts: exit 2
     if (!(e instanceof PolicyError)) throw e;

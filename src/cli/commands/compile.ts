@@ -9,10 +9,9 @@
  * Exit: 0 ok; 1 UnsupportedFeature (CF_COMPILE_UNSUPPORTED, with the rule and the fix) or
  * policy errors; 2 usage (unknown target: CF_USAGE_TARGET lists the targets) and I/O.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { Resolver } from "node:dns/promises";
-import { resolve as resolvePath } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandArgs, writeOutputFile } from "../args.ts";
 import { CliError, type Command } from "../errors.ts";
 import type { Policy, Upstream } from "../../policy/ir.ts";
 import { parseIp } from "../../policy/addr.ts";
@@ -75,10 +74,9 @@ function int(text: string | undefined, what: string, max: number): number | unde
 }
 
 export const run: Command = async (argv, io) => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
       options: {
         target: { type: "string", short: "t" },
@@ -91,11 +89,9 @@ export const run: Command = async (argv, io) => {
         table: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence compile --help'");
-  }
-  const { values, positionals } = parsed;
+    },
+    "run 'clawfence compile --help'",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -167,13 +163,7 @@ export const run: Command = async (argv, io) => {
     throw e;
   }
   for (const n of [...notes, ...out.notes]) io.stderr.write(`note: ${n}\n`);
-  if (values.output !== undefined) {
-    const path = resolvePath(io.cwd, values.output);
-    try {
-      writeFileSync(path, out.text);
-    } catch (e) {
-      throw new CliError("CF_IO_WRITE", `cannot write ${path}: ${(e as Error).message}`, "check the directory exists and is writable");
-    }
-  } else io.stdout.write(out.text);
+  if (values.output !== undefined) writeOutputFile(io, values.output, out.text);
+  else io.stdout.write(out.text);
   return 0;
 };

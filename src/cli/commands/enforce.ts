@@ -8,14 +8,13 @@
  * in place (fail closed) unless --remove-on-exit. Exit: 0 after a signal stop, 2 usage,
  * 1 policy errors, 3 runtime failure.
  */
-import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { parseCommandArgs, parseVarOverrides } from "../args.ts";
 import { CliError, type CliIo } from "../errors.ts";
+import { passLintGate } from "../lint-gate.ts";
 import { loadPolicyFromCliWithInfo } from "../load-policy.ts";
 import { openFlowSinks } from "../flow-sinks.ts";
-import { failsCheck, lintPolicy } from "../../lint/index.ts";
-import { PolicyError } from "../../policy/errors.ts";
 import type { Policy, Upstream } from "../../policy/ir.ts";
 import { parseCidr } from "../../policy/addr.ts";
 import { parseHostPort, systemUpstreams } from "../../runtime/dns/serve.ts";
@@ -50,10 +49,10 @@ options:
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      allowPositionals: false,
       options: {
         policy: { type: "string" },
         on: { type: "string" },
@@ -72,12 +71,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
       },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence enforce --help'");
-  }
+    },
+    "run 'clawfence enforce --help'",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -94,13 +90,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (inbound.length > 0 && target.kind !== "host") throw new CliError("CF_USAGE_ARGS", "--allow-inbound is for --on host (whole-host mode)", "drop --allow-inbound; bridge mode does not filter traffic to the host's other services");
   if (process.getuid?.() !== 0) throw new CliError("CF_USAGE_ROOT", "clawfence enforce needs root (nftables, the DNS port, the bridge)", "run it as root, e.g. from the systemd unit of 'clawfence install-service'", 2);
 
-  const overrides = parseVars(values.var ?? []);
+  const overrides = parseVarOverrides(values.var ?? []);
   const policyPath = resolve(io.cwd, values.policy);
   const load = (): Policy => {
-    const { policy, info } = loadPolicyFromCliWithInfo(policyPath, io, { overrides });
-    const findings = lintPolicy(policy, { positions: info.positions, vars: info.vars });
-    if (failsCheck(findings, false)) throw new PolicyError(findings.filter((d) => d.severity === "error"));
-    return policy;
+    return passLintGate(loadPolicyFromCliWithInfo(policyPath, io, { overrides }));
   };
   const guardHost = target.kind === "host" ? (dnsListen?.address ?? DEFAULT_HOST_GUARD.address) : null;
   const flagUpstreams = (values["dns-upstream"] ?? []).map((t) => {
@@ -214,14 +207,4 @@ function parseInbound(text: string): Inbound {
   const c = parseCidr(m[3].includes("/") ? m[3] : `${m[3]}/${m[3].includes(":") ? 128 : 32}`);
   if (!c) throw new CliError("CF_USAGE_ARGS", `--allow-inbound source '${m[3]}' is not an address or network`, "write e.g. tcp/22@10.0.0.0/8 (host bits zero)");
   return { protocol: m[1] as "tcp" | "udp", port, from: c.text, family: c.family };
-}
-
-function parseVars(list: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list) {
-    const i = kv.indexOf("=");
-    if (i <= 0) throw new CliError("CF_USAGE_ARGS", `--var '${kv}' is not NAME=VALUE`, "write --var name=value");
-    out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
 }

@@ -2,7 +2,8 @@
  * cli/commands/explain — `clawfence explain POLICY DEST... [--json] [--phase P] [--var k=v]...`
  *
  * Map: load the policy (cli/load-policy.ts), compile the decider once (match/decide.ts),
- * parse every DEST into a Flow (`parseDest`, exported for tests and other commands), and
+ * parse every DEST into a Flow (`parseDest`, exported for tests and other commands; the
+ * grammar is match/destination.ts, shared with verify's scenarios), and
  * print, per destination, the verdict, the deciding rule with its file:line:column and the
  * reason, from `explainFlow` (the linear walk that agrees with decide()).
  * DEST forms: `host[:port][/tcp|udp|icmp]`, `IP[:port][/proto]`, `[IPv6]:port[/proto]`, bare
@@ -15,15 +16,15 @@
  * 1 policy errors (PolicyError, printed by cli/main.ts).
  */
 import { domainToASCII } from "node:url";
-import { parseArgs } from "node:util";
 import { compileDecider, type Explanation } from "../../match/decide.ts";
 import type { Flow } from "../../match/decision.ts";
-import { endsInNumber, formatIp, parseIpLoose } from "../../match/ip.ts";
+import { parseDestSyntax } from "../../match/destination.ts";
+import { formatIp } from "../../match/ip.ts";
 import { formatPos } from "../../policy/errors.ts";
 import type { FlowProtocol } from "../../policy/ir.ts";
+import { checkPhaseArg, parseCommandArgs, parseVarOverrides } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
-import { parseVarOverrides } from "./check.ts";
 
 const HELP = `usage: clawfence explain POLICY DEST... [options]
 
@@ -61,15 +62,6 @@ function destError(text: string, why: string, fix: string): CliError {
   return new CliError("CF_USAGE_DEST", `destination '${text}': ${why}`, fix);
 }
 
-const PROTOCOLS: readonly FlowProtocol[] = ["tcp", "udp", "icmp"];
-
-function parsePort(text: string, portText: string): number {
-  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw destError(text, `'${portText}' is not a port`, "write a port number 1..65535, e.g. api.example.com:443");
-  }
-  return Number(portText);
-}
-
 /** A name as the policy normalizer writes it: lowercase A-labels, no trailing dot, lengths checked. */
 function normalizeHost(text: string, host: string): string {
   const bare = host.endsWith(".") ? host.slice(0, -1) : host;
@@ -82,53 +74,28 @@ function normalizeHost(text: string, host: string): string {
   return ascii;
 }
 
-/** Parse one DEST argument into the flow to decide. Throws CliError CF_USAGE_DEST. */
+/** Parse one DEST argument into the flow to decide (grammar: match/destination.ts). Throws CliError CF_USAGE_DEST. */
 export function parseDest(text: string, phase?: string): ParsedDest {
-  let rest = text.trim();
-  if (rest === "") throw destError(text, "empty", "write a host, host:port or [IPv6]:port");
-  let protocol: FlowProtocol | undefined;
-  const slash = rest.lastIndexOf("/");
-  if (slash !== -1) {
-    const p = rest.slice(slash + 1).toLowerCase();
-    if (!(PROTOCOLS as readonly string[]).includes(p)) {
-      const fix = /^[0-9]+$/.test(p) ? "explain takes addresses, not networks: write one address, e.g. 10.0.0.1" : "write /tcp, /udp or /icmp after the port";
-      throw destError(text, `'/${rest.slice(slash + 1)}' is not a protocol`, fix);
+  const r = parseDestSyntax(text);
+  if (!r.ok) {
+    switch (r.kind) {
+      case "empty":
+        throw destError(text, "empty", "write a host, host:port or [IPv6]:port");
+      case "network":
+        throw destError(text, r.message, "explain takes addresses, not networks: write one address, e.g. 10.0.0.1");
+      case "other":
+        throw destError(text, r.message, r.fix);
+      default: {
+        const never: never = r.kind;
+        throw new Error(`unknown destination problem ${String(never)}`);
+      }
     }
-    protocol = p as FlowProtocol;
-    rest = rest.slice(0, slash);
   }
-  let host: string;
-  let portText: string | undefined;
-  if (rest.startsWith("[")) {
-    const close = rest.indexOf("]");
-    if (close === -1) throw destError(text, "unclosed '['", "write [IPv6]:port, e.g. [2001:db8::1]:443");
-    host = rest.slice(0, close + 1);
-    const after = rest.slice(close + 1);
-    if (after !== "") {
-      if (!after.startsWith(":")) throw destError(text, `unexpected '${after}' after ']'`, "write [IPv6]:port, e.g. [2001:db8::1]:443");
-      portText = after.slice(1);
-    }
-  } else {
-    const colons = rest.split(":").length - 1;
-    if (colons >= 2) host = rest; // bare IPv6, no port
-    else if (colons === 1) {
-      const c = rest.indexOf(":");
-      host = rest.slice(0, c);
-      portText = rest.slice(c + 1);
-    } else host = rest;
-  }
-  let port: number | null = portText === undefined ? null : parsePort(text, portText);
-  const defaultPort = port === null && protocol !== "icmp";
-  protocol ??= "tcp";
-  if (protocol === "icmp") {
-    if (port !== null) throw destError(text, "ICMP has no ports", `write ${host}/icmp`);
-  } else port ??= 443;
-
-  const ip = parseIpLoose(host);
-  if (host.startsWith("[") && ip?.family !== 6) throw destError(text, `'${host}' is not an IPv6 address`, "write [IPv6]:port, e.g. [2001:db8::1]:443");
-  if (!ip && (host.includes(":") || endsInNumber(host))) {
-    throw destError(text, `'${host}' is not a valid address`, "write an IPv4 address like 192.0.2.7, or an IPv6 address like 2001:db8::1 or [2001:db8::1]:443");
-  }
+  const { host, ip } = r.value;
+  let port: number | null = r.value.port ?? null;
+  const defaultPort = port === null && r.value.protocol !== "icmp";
+  const protocol = r.value.protocol ?? "tcp";
+  if (protocol !== "icmp") port ??= 443;
   const base = { protocol, ...(port !== null ? { port } : {}), ...(phase !== undefined ? { phase } : {}) };
   if (ip) {
     return { text, flow: { ...base, ip }, protocol, port, defaultPort, ip: formatIp(ip) };
@@ -152,23 +119,19 @@ function verdictText(e: Explanation): string {
 }
 
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
-      strict: true,
       options: {
         json: { type: "boolean" },
         phase: { type: "string" },
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", e instanceof Error ? e.message : String(e), "run 'clawfence explain --help' for the options");
-  }
-  const { values, positionals } = parsed;
+    },
+    "run 'clawfence explain --help' for the options",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -184,13 +147,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
   const overrides = parseVarOverrides(values.var ?? []);
   const policy = loadPolicyFromCli(file, io, { overrides });
   const phase = values.phase;
-  if (phase !== undefined && !policy.phases.includes(phase)) {
-    throw new CliError(
-      "CF_USAGE_PHASE",
-      policy.phases.length === 0 ? `--phase ${phase}: the policy declares no phases` : `--phase ${phase}: not a phase of this policy`,
-      policy.phases.length === 0 ? "drop --phase, or declare `phases:` in the policy" : `use one of: ${policy.phases.join(", ")}`,
-    );
-  }
+  checkPhaseArg(policy, phase);
   // parse every destination before printing anything: a typo fails the whole command
   const parsedDests = dests.map((d) => parseDest(d, phase));
   const decider = compileDecider(policy);

@@ -10,9 +10,9 @@
  * Output respects back-pressure and stops quietly when the reader goes away (`| head`).
  * Exit: 0 ok (verify: the chain holds); 1 verify found a broken link; 2 usage or I/O.
  */
-import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FlowStoreError, openFlowReader, parseSince, verdictLabel, type FlowFilter, type FlowReader, type FlowRecord } from "../../flows/store.ts";
+import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
 
 const HELP = `usage: clawfence flows --db DB [options]
@@ -196,12 +196,7 @@ function parseOptions(values: Record<string, string | boolean | undefined>, nowM
 // ---- commands ----------------------------------------------------------------------------
 
 async function verify(argv: readonly string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], strict: true, options: { db: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence flows --help'");
-  }
+  const { values } = parseCommandArgs(argv, { allowPositionals: false, options: { db: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }, "run 'clawfence flows --help'");
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -237,11 +232,10 @@ function isColourTerminal(io: CliIo): boolean {
 
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
   if (argv[0] === "verify") return verify(argv.slice(1), io);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      allowPositionals: false,
       options: {
         db: { type: "string" },
         format: { type: "string" },
@@ -256,10 +250,9 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
         follow: { type: "boolean", short: "f" },
         help: { type: "boolean", short: "h" },
       },
-    }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence flows --help'");
-  }
+    },
+    "run 'clawfence flows --help'",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
 import { formatDiagnostic } from "../../policy/errors.ts";
 import { IMPORT_FORMATS, importPolicy, isImportFormat } from "../../policy/import/index.ts";
@@ -33,23 +33,19 @@ options:
 `;
 
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
       allowPositionals: true,
-      strict: true,
       options: {
         format: { type: "string", short: "f" },
         output: { type: "string", short: "o" },
         name: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence import --help' for the options", 2);
-  }
-  const { values, positionals } = parsed;
+    },
+    "run 'clawfence import --help' for the options",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

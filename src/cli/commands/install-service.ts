@@ -6,9 +6,9 @@
  * at boot and every few minutes (install steps on stderr). Writes to stdout or -o; installs
  * nothing itself. Exit: 0, 1 policy errors, 2 usage/IO.
  */
-import { parseArgs } from "node:util";
 import { realpathSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo } from "../errors.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
 import { parseTarget, targetText } from "../../runtime/enforce/target.ts";
@@ -24,10 +24,10 @@ macOS: a LaunchDaemon plist that loads the policy's pf anchor; the steps go to s
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      allowPositionals: false,
       options: {
         policy: { type: "string" },
         on: { type: "string" },
@@ -38,12 +38,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         "enforce-arg": { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
       },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence install-service --help'");
-  }
+    },
+    "run 'clawfence install-service --help'",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

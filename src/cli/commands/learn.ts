@@ -14,9 +14,7 @@
  * Exit: 0 proposal written; 1 the proposal fails its own verification or has lint errors
  * (still written, for review); 2 usage or I/O.
  */
-import { writeFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { parseArgs } from "node:util";
 import {
   DEFAULT_MIN_SUBDOMAINS,
   LEARN_GROUP_COLUMNS,
@@ -32,9 +30,9 @@ import { failsCheck, lintPolicy } from "../../lint/index.ts";
 import { formatDiagnostic, type Diagnostic } from "../../policy/errors.ts";
 import type { Policy } from "../../policy/ir.ts";
 import { loadPolicyText } from "../../policy/load.ts";
+import { parseCommandArgs, parseVarOverrides, writeOutputFile } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
 import { loadPolicyFromCli, machineVarFromSystem, readPolicyFile } from "../load-policy.ts";
-import { parseVarOverrides } from "./check.ts";
 
 const HELP = `usage: clawfence learn --db DB [options]
 
@@ -170,12 +168,10 @@ export function renderLearnReport(r: LearnResult, o: { source: string; basePath?
 }
 
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const { values } = parseCommandArgs(
+    argv,
+    {
       allowPositionals: false,
-      strict: true,
       options: {
         db: { type: "string" },
         policy: { type: "string" },
@@ -190,11 +186,9 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", e instanceof Error ? e.message : String(e), "run 'clawfence learn --help' for the options");
-  }
-  const { values } = parsed;
+    },
+    "run 'clawfence learn --help' for the options",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -243,14 +237,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
 
   const lint = lintPolicy(result.policy);
   const failed = result.problems.length > 0 || failsCheck(lint, false);
-  if (values.output !== undefined) {
-    const path = resolvePath(io.cwd, values.output);
-    try {
-      writeFileSync(path, result.text);
-    } catch (e) {
-      throw new CliError("CF_IO_WRITE", `cannot write ${path}: ${(e as Error).message}`, "check the directory exists and is writable");
-    }
-  }
+  if (values.output !== undefined) writeOutputFile(io, values.output, result.text);
   if (format === "json") {
     io.stdout.write(
       `${JSON.stringify(

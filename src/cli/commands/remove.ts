@@ -5,7 +5,7 @@
  * Without a record, `--on TARGET` still deletes the target's table (a lost state directory).
  * Exit: 0 done, 1 nothing to remove, 2 usage, 3 an enforcer did not stop.
  */
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo } from "../errors.ts";
 import { execTool } from "../../runtime/exec.ts";
 import { listEnforcerRecords, pidAlive, removeEnforcerRecord, type EnforcerRecord } from "../../runtime/enforce/state.ts";
@@ -21,17 +21,7 @@ created (containers on it lose their network).
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: { on: { type: "string" }, all: { type: "boolean", default: false }, "delete-bridge": { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence remove --help'");
-  }
+  const { values } = parseCommandArgs(argv, { allowPositionals: false, options: { on: { type: "string" }, all: { type: "boolean", default: false }, "delete-bridge": { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } }, "run 'clawfence remove --help'");
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

@@ -10,16 +10,13 @@
  * Exit: 0 written; 1 the hash chain is broken (with --verify; the report is still written);
  * 2 usage or I/O.
  */
-import { writeFileSync } from "node:fs";
-import { resolve as resolvePath } from "node:path";
-import { parseArgs } from "node:util";
 import { buildReport, collectReportInput } from "../../flows/report.ts";
 import { renderHtml } from "../../flows/report/html.ts";
 import { renderMarkdown } from "../../flows/report/markdown.ts";
 import { FlowStoreError } from "../../flows/store.ts";
+import { parseCommandArgs, parseVarOverrides, writeOutputFile } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
-import { parseVarOverrides } from "./check.ts";
 import { openReader, timeFilter } from "./learn.ts";
 
 const HELP = `usage: clawfence report --db DB [options]
@@ -45,12 +42,10 @@ exit: 0 written, 1 hash chain broken (with --verify), 2 usage or I/O
 const FORMATS = ["md", "html", "json"] as const;
 
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const { values } = parseCommandArgs(
+    argv,
+    {
       allowPositionals: false,
-      strict: true,
       options: {
         db: { type: "string" },
         format: { type: "string", short: "f" },
@@ -64,11 +59,9 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", e instanceof Error ? e.message : String(e), "run 'clawfence report --help' for the options");
-  }
-  const { values } = parsed;
+    },
+    "run 'clawfence report --help' for the options",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -97,14 +90,8 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
   }
   const report = buildReport(input, { ...(policy ? { policy } : {}), generatedAtMs: now, source: values.db, top });
   const text = format === "json" ? `${JSON.stringify(report, null, 2)}\n` : format === "html" ? renderHtml(report) : renderMarkdown(report);
-  if (values.output !== undefined) {
-    const path = resolvePath(io.cwd, values.output);
-    try {
-      writeFileSync(path, text);
-    } catch (e) {
-      throw new CliError("CF_IO_WRITE", `cannot write ${path}: ${(e as Error).message}`, "check the directory exists and is writable");
-    }
-  } else io.stdout.write(text);
+  if (values.output !== undefined) writeOutputFile(io, values.output, text);
+  else io.stdout.write(text);
   if (report.integrity.verified && !report.integrity.verified.ok) {
     io.stderr.write(`clawfence: the flow store's hash chain is broken: ${report.integrity.verified.detail ?? ""}\n`);
     return 1;

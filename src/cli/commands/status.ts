@@ -5,8 +5,8 @@
  * Exit: 0 when every enforcer listed runs and its resolver answers; 1 otherwise (none, a
  * stopped one whose rules stay, a resolver that does not answer).
  */
-import { parseArgs } from "node:util";
-import { CliError, type CliIo } from "../errors.ts";
+import { parseCommandArgs } from "../args.ts";
+import type { CliIo } from "../errors.ts";
 import { listEnforcerRecords } from "../../runtime/enforce/state.ts";
 import { enforcerStatus, type EnforcerStatus } from "../../runtime/enforce/status.ts";
 import { parseTarget, targetText } from "../../runtime/enforce/target.ts";
@@ -19,12 +19,7 @@ counters, set sizes, and whether its DNS guard answers.
 `;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: { json: { type: "boolean", default: false }, on: { type: "string" }, help: { type: "boolean", short: "h", default: false } }, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence status --help'");
-  }
+  const { values } = parseCommandArgs(argv, { allowPositionals: false, options: { json: { type: "boolean", default: false }, on: { type: "string" }, help: { type: "boolean", short: "h", default: false } } }, "run 'clawfence status --help'");
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

@@ -14,7 +14,6 @@
  */
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { didYouMean } from "../../policy/codes.ts";
 import { PolicyError, formatDiagnostic } from "../../policy/errors.ts";
 import { BUILTINS, builtinScenarios } from "../../verify/builtin.ts";
@@ -24,9 +23,9 @@ import { PlanError } from "../../verify/live/plan.ts";
 import { idWidth, jsonReport, junitReport, succeeded, tableHeader, tableRow, tableSummary, type ReportContext } from "../../verify/report.ts";
 import type { Scenario } from "../../verify/scenario.ts";
 import { loadScenariosText, scenariosJsonSchema, type LoadedScenarios } from "../../verify/scenarios-file.ts";
+import { checkPhaseArg, parseCommandArgs, parseVarOverrides } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
 import { loadPolicyFromCli, readPolicyFile } from "../load-policy.ts";
-import { parseVarOverrides } from "./check.ts";
 
 const HELP = `usage: clawfence verify --policy POLICY [options]
 
@@ -65,12 +64,10 @@ function listText(): string {
 }
 
 export const run: Command = async (argv: readonly string[], io: CliIo): Promise<number> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
+  const v = parseCommandArgs(
+    argv,
+    {
       allowPositionals: false,
-      strict: true,
       options: {
         policy: { type: "string" },
         scenarios: { type: "string" },
@@ -87,11 +84,9 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
         schema: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", e instanceof Error ? e.message : String(e), "run 'clawfence verify --help' for the options");
-  }
-  const v = parsed.values;
+    },
+    "run 'clawfence verify --help' for the options",
+  ).values;
   if (v.help) {
     io.stdout.write(HELP);
     return 0;
@@ -132,13 +127,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
 
   const policy = loadPolicyFromCli(v.policy, io, { overrides: parseVarOverrides(v.var ?? []) });
   const phase = v.phase;
-  if (phase !== undefined && !policy.phases.includes(phase)) {
-    throw new CliError(
-      "CF_USAGE_PHASE",
-      policy.phases.length === 0 ? `--phase ${phase}: the policy declares no phases` : `--phase ${phase}: not a phase of this policy`,
-      policy.phases.length === 0 ? "drop --phase, or declare `phases:` in the policy" : `use one of: ${policy.phases.join(", ")}`,
-    );
-  }
+  checkPhaseArg(policy, phase);
 
   let user: LoadedScenarios | undefined;
   if (v.scenarios !== undefined) {

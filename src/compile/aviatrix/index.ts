@@ -10,7 +10,7 @@
  *     web_groups, port_ranges {lo, hi}, logging, watch)
  *   docs/resources/aviatrix_distributed_firewalling_default_action_rule.md  (action, logging)
  *
- * Map: shared plan (kubernetes/common.ts) -> one DCF policy per (rule, protocol, kind):
+ * Map: shared plan (common/slots.ts) -> one DCF policy per (rule, protocol, kind):
  *  - source: a SmartGroup of the workload's CSP tags (`workload.aviatrix.tags`), or a
  *    variable holding an existing SmartGroup's UUID;
  *  - addresses: a CIDR SmartGroup per rule; `any` is a SmartGroup of every address minus the
@@ -29,10 +29,10 @@
  * Pure: IR -> text. Imports no I/O.
  */
 import type { Policy } from "../../policy/ir.ts";
-import type { RulePlan } from "../nftables/plan.ts";
+import type { RulePlan } from "../common/plan.ts";
 import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput } from "../backend.ts";
-import { fromCidrs, isEmpty, overlaps, toCidrs } from "../kubernetes/addrset.ts";
-import { defaultPasses, isMonitorDeny, neverAnswered, passes, scopeOf, slotText, walkSlots, type Scope } from "../kubernetes/common.ts";
+import { fromCidrs, isEmpty, overlaps, toCidrs } from "../common/addrset.ts";
+import { defaultPasses, isMonitorDeny, neverAnswered, passes, scopeOf, slotText, walkSlots, type Scope } from "../common/slots.ts";
 
 const TARGET = "aviatrix" as const;
 /** the controller's built-in "Anywhere" SmartGroup (overridable variable) */

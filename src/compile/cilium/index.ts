@@ -9,7 +9,7 @@
  *    under `internal`, as cidr + except) and `toFQDNs` for its names (`*.x` -> `**.x`: one
  *    or more labels, Cilium 1.19+; before 1.19 Cilium read `**.` like `*.`, one label);
  *  - a deny rule becomes `egressDeny` for only the addresses no earlier rule decided, per
- *    (protocol, port) slot (kubernetes/common.ts), so an earlier allow of the same addresses
+ *    (protocol, port) slot (common/slots.ts), so an earlier allow of the same addresses
  *    still wins;
  *  - names never match special-purpose addresses: when the policy allows names, the
  *    special-purpose ranges that no rule allows by address are denied (DNS rebinding guard);
@@ -24,11 +24,11 @@
  */
 import { Document, type YAMLMap, type YAMLSeq } from "yaml";
 import type { Policy } from "../../policy/ir.ts";
-import type { RulePlan } from "../nftables/plan.ts";
+import type { RulePlan } from "../common/plan.ts";
 import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput } from "../backend.ts";
-import { EMPTY, FULL, intersect, isEmpty, keyOf, overlaps, subtract, toBlocks, union, type AddrSet } from "../kubernetes/addrset.ts";
-import { defaultPasses, ipSetOf, isMonitorDeny, passes, publicSetOf, scopeOf, slotText, walkSlots, type Scope, type Slot, type SlotWalk } from "../kubernetes/common.ts";
-import { metadataOf, refuseNameDenies, slotResult, workloadNotes } from "../kubernetes/index.ts";
+import { EMPTY, FULL, intersect, isEmpty, keyOf, overlaps, subtract, toBlocks, union, type AddrSet } from "../common/addrset.ts";
+import { defaultPasses, ipSetOf, isMonitorDeny, passes, publicSetOf, refuseNameDenies, scopeOf, slotResult, slotText, walkSlots, type Scope, type Slot, type SlotWalk } from "../common/slots.ts";
+import { metadataOf, workloadNotes } from "../common/k8s.ts";
 
 const TARGET = "cilium" as const;
 /** Cilium's CRD allows at most 40 ports in one PortRule */

@@ -3,14 +3,14 @@
  * that the policy allows (the seed 001 review: static hosts entries take the resolver, its
  * cache poisoning and its tunnel out of the path for the platform's names).
  *
- * Map: buildPlan (../nftables/plan.ts) with `opts.resolved` gives each rule's pins; a name is
+ * Map: buildPlan (common/plan.ts) with `opts.resolved` gives each rule's pins; a name is
  * pinned when the first active rule naming it (exactly or by wildcard) allows it. Wildcards
  * cannot be pinned (there is no finite name list): they are written as comments and notes.
  * A hosts file is not a firewall: pair it with the nftables/iptables output. Pure: no I/O.
  */
 import type { Policy, Rule } from "../../policy/ir.ts";
 import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput } from "../backend.ts";
-import { buildPlan, pinNotes } from "../nftables/plan.ts";
+import { buildPlan, pinNotes } from "../common/plan.ts";
 
 function ruleNames(rule: Rule, name: string): boolean {
   return rule.dests.some((d) => (d.kind === "domain" && d.name === name) || (d.kind === "wildcard" && name.endsWith(`.${d.suffix}`)));

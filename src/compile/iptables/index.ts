@@ -4,7 +4,7 @@
  * prefix before every drop (plus an NFLOG twin: the kernel's LOG target is silent outside
  * the initial network namespace), rule-per-entry ACCEPTs.
  *
- * Map: buildPlan (../nftables/plan.ts) reads the policy; this file renders one family per
+ * Map: buildPlan (common/plan.ts) reads the policy; this file renders one family per
  * backend. iptables cannot follow DNS, so a domain or wildcard entry that was not pinned
  * with `--resolve` is an UnsupportedFeature naming the rule. Pure: no I/O, no clock.
  *
@@ -15,7 +15,7 @@
  */
 import type { Policy } from "../../policy/ir.ts";
 import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput, type TargetName } from "../backend.ts";
-import { buildPlan, intervalsToCidrs, pinNotes, type RulePlan } from "../nftables/plan.ts";
+import { buildPlan, intervalsToCidrs, pinNotes, type RulePlan } from "../common/plan.ts";
 
 /** LOG --log-prefix keeps 29 characters; NFLOG --nflog-prefix 64; chain names 28. */
 const LOG_PREFIX_MAX = 29;

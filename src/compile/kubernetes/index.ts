@@ -5,9 +5,9 @@
  * NetworkPolicy is allow-only: the allowed traffic is the union of the egress rules, there
  * is no order and no deny. clawfence's ordered allow/deny rules are flattened exactly for
  * address rules: the (protocol, port) space is cut into slots where every rule matches all
- * or nothing (kubernetes/common.ts), the rules are walked in order per slot (a deny takes
+ * or nothing (common/slots.ts), the rules are walked in order per slot (a deny takes
  * its addresses out of what later rules may allow), and the allowed address set of each
- * slot is written as `ipBlock`s with `except` (addrset.ts picks the shorter of splitting a
+ * slot is written as `ipBlock`s with `except` (common/addrset.ts picks the shorter of splitting a
  * network or listing its holes). Slots with the same set share one egress rule.
  *
  * What NetworkPolicy cannot say, refused with UnsupportedFeature (never dropped):
@@ -28,9 +28,10 @@
  */
 import { Document, type YAMLMap, type YAMLSeq } from "yaml";
 import type { Policy } from "../../policy/ir.ts";
-import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput, type TargetName } from "../backend.ts";
-import { EMPTY, isEmpty, keyOf, overlaps, subtract, toBlocks, union, type AddrSet } from "./addrset.ts";
-import { defaultPasses, hasDynamicNames, ipSetOf, isMonitorDeny, namesOverlap, neverAnswered, passes, scopeOf, slotText, walkSlots, type Scope, type Slot, type SlotWalk } from "./common.ts";
+import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput } from "../backend.ts";
+import { EMPTY, isEmpty, keyOf, overlaps, subtract, toBlocks, type AddrSet } from "../common/addrset.ts";
+import { metadataOf, workloadNotes } from "../common/k8s.ts";
+import { defaultPasses, hasDynamicNames, ipSetOf, isMonitorDeny, passes, refuseNameDenies, scopeOf, slotResult, slotText, walkSlots, type Scope, type SlotResult, type SlotWalk } from "../common/slots.ts";
 
 const TARGET = "kubernetes" as const;
 
@@ -92,79 +93,6 @@ function compile(policy: Policy, opts: CompileOptions): CompileOutput {
   refuseNameDenies(TARGET, scope, walks);
   const parts = flatten(scope, walks);
   return render(scope, opts, parts);
-}
-
-/**
- * A deny of names cannot be written for a target that matches addresses only (or, for
- * Cilium, allows only). It is still exact in two cases:
- *  - the names are never answered: the deny covers every protocol and port and no earlier
- *    rule lets such a name pass (by name or `any`). clawfence's resolver then refuses them,
- *    so no flow ever carries the name and every connection is decided by address alone,
- *    as the target decides it;
- *  - nothing after it could let an address such a name may resolve to pass.
- * Otherwise refuse, naming both rules. A later allow of the same names is always refused
- * (the target would answer and allow them). Shared by the pf, kubernetes and cilium backends.
- */
-export function refuseNameDenies(target: TargetName, scope: Scope, walks: readonly SlotWalk[]): void {
-  const fix = "pin the denied names with --resolve (their addresses then become an address deny), or narrow the later allow so it cannot reach addresses the names may resolve to";
-  for (const w of walks) {
-    w.steps.forEach((step, i) => {
-      const dn = step.rp;
-      if (passes(dn.rule) || !hasDynamicNames(dn)) return;
-      const silent = neverAnswered(scope, dn);
-      for (const later of w.steps.slice(i + 1)) {
-        if (!passes(later.rp.rule)) continue;
-        const shared = later.rp.dynamicNames.find((n) => dn.dynamicNames.some((d) => namesOverlap(d, n)));
-        if (shared !== undefined) {
-          throw new UnsupportedFeature(target, dn.rule.name, `it denies names that the later rule '${later.rp.rule.name}' allows (${shared}); ${target} cannot order a name deny before a name allow`, "move the allow before the deny if it should win, or make the two rules' names disjoint");
-        }
-        if (!silent && overlaps(later.take, scope.pub)) {
-          throw new UnsupportedFeature(
-            target,
-            dn.rule.name,
-            `it denies names (${dn.dynamicNames.join(", ")}) on some ports only, and they may resolve into addresses the later rule '${later.rp.rule.name}' allows (${slotText(w.slot)}); ${target} cannot match names in a deny`,
-            fix,
-          );
-        }
-      }
-      if (!silent && defaultPasses(scope.policy) && overlaps(w.rest, scope.pub)) {
-        throw new UnsupportedFeature(target, dn.rule.name, `it denies names on some ports only while the default allows every other address (${slotText(w.slot)}); ${target} cannot match names in a deny`, fix);
-      }
-    });
-  }
-}
-
-export interface SlotResult {
-  readonly slot: Slot;
-  readonly allowed: AddrSet;
-  readonly allows: readonly string[];
-  readonly denies: readonly string[];
-}
-
-export function slotResult(scope: Scope, w: SlotWalk): SlotResult {
-  let allowed = EMPTY;
-  const allows: string[] = [];
-  const denies: string[] = [];
-  // what later allows (or the default) could reach, to name the denies that carve holes
-  const laterReach: AddrSet[] = [];
-  let acc = defaultPasses(scope.policy) ? w.rest : EMPTY;
-  for (let i = w.steps.length - 1; i >= 0; i--) {
-    laterReach[i] = acc;
-    const s = w.steps[i];
-    if (s && passes(s.rp.rule)) acc = union(acc, ipSetOf(s.rp, scope.pub));
-  }
-  w.steps.forEach((s, i) => {
-    if (isEmpty(s.take)) return;
-    if (passes(s.rp.rule)) {
-      allowed = union(allowed, s.take);
-      allows.push(s.rp.rule.name);
-    } else if (overlaps(s.take, laterReach[i] ?? EMPTY)) denies.push(s.rp.rule.name);
-  });
-  if (defaultPasses(scope.policy) && !isEmpty(w.rest)) {
-    allowed = union(allowed, w.rest);
-    allows.push("default");
-  }
-  return { slot: w.slot, allowed, allows, denies };
 }
 
 function flatten(scope: Scope, walks: readonly SlotWalk[]): Part[] {
@@ -242,35 +170,6 @@ function flatten(scope: Scope, walks: readonly SlotWalk[]): Part[] {
 
 function peers(set: AddrSet): NpPeer[] {
   return toBlocks(set).map((b) => ({ ipBlock: b.except.length ? { cidr: b.cidr.text, except: b.except.map((e) => e.text) } : { cidr: b.cidr.text } }));
-}
-
-export function objectName(policy: Policy, opts: CompileOptions): string {
-  return opts.tableName ?? policy.name;
-}
-
-/** metadata shared with the cilium backend: name, namespace, labels, annotations */
-export function metadataOf(scope: Scope, opts: CompileOptions, extra: Record<string, string>): Record<string, unknown> {
-  const k8s = scope.policy.workload.kubernetes;
-  const annotations: Record<string, string> = {
-    "clawfence.dev/policy": scope.policy.name,
-    "clawfence.dev/policy-hash": scope.policy.hash,
-    ...(scope.phase !== null ? { "clawfence.dev/phase": scope.phase } : {}),
-    ...extra,
-  };
-  return {
-    name: objectName(scope.policy, opts),
-    ...(k8s?.namespace !== undefined ? { namespace: k8s.namespace } : {}),
-    labels: { "app.kubernetes.io/managed-by": "clawfence" },
-    annotations,
-  };
-}
-
-export function workloadNotes(scope: Scope, target: string): string[] {
-  const k8s = scope.policy.workload.kubernetes;
-  const notes: string[] = [];
-  if (k8s?.namespace === undefined) notes.push(`${target}: workload.kubernetes.namespace is not set: the object applies in the namespace you apply it to`);
-  if (k8s?.podLabels === undefined || Object.keys(k8s.podLabels).length === 0) notes.push(`${target}: workload.kubernetes.podLabels is not set: the policy selects every pod in its namespace`);
-  return notes;
 }
 
 /** One line per policy rule: where it went, or why it left nothing behind. */

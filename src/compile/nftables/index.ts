@@ -1,14 +1,14 @@
 /**
  * compile/nftables — policy IR -> one `nft -f` file: a `table inet` replaced atomically.
  *
- * Map: buildPlan (plan.ts) reads the policy; this file renders counters, sets and chains in
+ * Map: buildPlan (common/plan.ts) reads the policy; this file renders counters, sets and chains in
  * the layout documented in docs/nft-layout.md (names from layout.ts, which the runtime's DNS
  * guard also uses). Pure text generation: no I/O, no clock. Nothing is dropped silently:
  * inactive rules and names the kernel cannot see are written as comments and listed in notes.
  */
 import type { Cidr, Policy } from "../../policy/ir.ts";
 import type { Backend, CompileOptions, CompileOutput } from "../backend.ts";
-import { buildPlan, intervalsToCidrs, pinNotes, type Plan, type RulePlan } from "./plan.ts";
+import { buildPlan, intervalsToCidrs, pinNotes, type Plan, type RulePlan } from "../common/plan.ts";
 import { counterName, dynamicSetNames, logPrefix, nftComment, portText, tableNameFor } from "./layout.ts";
 
 const DEFAULT_LOG_GROUP = 0;

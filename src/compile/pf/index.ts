@@ -1,7 +1,7 @@
 /**
  * compile/pf — macOS / BSD pf anchor text (seed 002's apply-rules.sh, made from the policy).
  *
- * Map: the shared plan (compile/nftables/plan.ts via kubernetes/common.ts) -> one anchor
+ * Map: the shared plan (common/plan.ts via common/slots.ts) -> one anchor
  * file: a `const` table per rule with addresses, a table of the special-purpose ranges the
  * policy does not list under `internal` (what `any` must never reach), then one `quick` rule
  * per (rule, protocol family) in decision order, so pf's first match is the policy's first
@@ -18,10 +18,9 @@
  */
 import type { Cidr, Policy } from "../../policy/ir.ts";
 import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput } from "../backend.ts";
-import type { RulePlan } from "../nftables/plan.ts";
-import { FULL, subtract, toBlocks } from "../kubernetes/addrset.ts";
-import { publicSetOf, scopeOf, walkSlots, type Scope } from "../kubernetes/common.ts";
-import { refuseNameDenies } from "../kubernetes/index.ts";
+import type { RulePlan } from "../common/plan.ts";
+import { FULL, subtract, toBlocks } from "../common/addrset.ts";
+import { publicSetOf, refuseNameDenies, scopeOf, walkSlots, type Scope } from "../common/slots.ts";
 
 const TARGET = "pf" as const;
 /** PF_TABLE_NAME_SIZE is 32 with the NUL */

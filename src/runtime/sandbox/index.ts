@@ -24,7 +24,7 @@
  */
 import { readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import type { ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import type { Policy, Upstream } from "../../policy/ir.ts";
 import { compileDecider } from "../../match/decide.ts";
 import { backend as nftables } from "../../compile/nftables/index.ts";
@@ -37,7 +37,7 @@ import type { EventSink } from "../events.ts";
 import { createPhaseSwitch, servePhaseRequests, type PhaseChange, type PhaseReply } from "./phase.ts";
 import { execTool } from "../exec.ts";
 import { RuntimeError } from "../errors.ts";
-import { claimSlot, createSandboxNet, destroySandboxNet, namespacePids, netNames, parsePool, slotAddresses, writeNetnsEtc, DEFAULT_POOL, type SandboxNet } from "./netns.ts";
+import { claimSlot, createSandboxNet, destroySandboxNet, namespaceIdentity, namespacePids, netNames, parsePool, slotAddresses, writeNetnsEtc, DEFAULT_POOL, type SandboxNet } from "./netns.ts";
 import { hostSideTable } from "./firewall.ts";
 import { exitStatus, proxyEnv, spawnContained, type Identity } from "./child.ts";
 import { listRecords, phaseSocketPath, pidAlive, removeRecord, stateDir, writeRecord, type SandboxRecord } from "./state.ts";
@@ -117,7 +117,6 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
   try {
     const slot = await claimSlot(base, pool, id);
     last.push(slot.release);
-    logGroup = 2000 + (slot.slot % 60000);
     record = {
       id,
       name: o.name ?? o.policy.name,
@@ -135,8 +134,7 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
     // one transaction: the policy table and its frame appear together
     const policyTable = (phase: string | undefined): string =>
       nftables.compile(o.policy, { hook: "forward", iface: hostIf, tableName: tables[0], logGroup, ...(phase !== undefined ? { phase } : {}) }).text;
-    const compiled = { text: policyTable(initialPhase) };
-    const frame = hostSideTable({
+    const frameTable = (): string => hostSideTable({
       table: tables[1],
       hostIf,
       ...slotAddresses(pool, slot.slot),
@@ -146,30 +144,53 @@ export async function createSandbox(o: SandboxOptions): Promise<Sandbox> {
       logGroup,
       logPrefix: "host-side",
     });
+    // the NFLOG group: a random one the reader could bind (groups are per network namespace
+    // and other sandboxes or enforcers here hold theirs); the tables log to it
+    const packetLog = o.packetLog;
+    const bindLogGroup = async (): Promise<void> => {
+      let lastErr: unknown = null;
+      for (let i = 0; i < 5; i++) {
+        const group = 2000 + randomInt(0, 63000);
+        if (!packetLog) {
+          logGroup = group;
+          return;
+        }
+        try {
+          const reader = await packetLog({ group, id, policy: o.policy });
+          undo.push(() => reader.close());
+          logGroup = group;
+          return;
+        } catch (e) {
+          lastErr = e;
+          if (!(e instanceof RuntimeError && e.code === "CF_RUNTIME_NFLOG_START")) throw e;
+        }
+      }
+      throw lastErr;
+    };
     // side by side (start-up time counts: bench/run.bench.ts): the namespace and veth, the
     // tables (they name the interface, so they need not wait for it), forwarding, and the
     // NFLOG reader. Each registers its undo when done; a failure waits for the others
-    const packetLog = o.packetLog;
     const started = await Promise.allSettled([
       createSandboxNet(id, pool, slot.slot).then((n) => {
         undo.push(() => destroySandboxNet(id));
         return n;
       }),
       (async () => {
+        await bindLogGroup();
         undo.push(() => deleteTables(tables));
-        await execTool("nft", ["-f", "-"], { input: `${compiled.text}\n${frame}` });
+        await execTool("nft", ["-f", "-"], { input: `${policyTable(initialPhase)}\n${frameTable()}` });
       })(),
       enableForwarding(),
-      packetLog
-        ? packetLog({ group: logGroup, id, policy: o.policy }).then((reader) => {
-            undo.push(() => reader.close());
-          })
-        : undefined,
     ]);
     for (const r of started) if (r.status === "rejected") throw r.reason;
     const made = started[0];
     if (made.status !== "fulfilled") throw new RuntimeError("CF_INTERNAL", "the sandbox network was not made", "report this as a bug");
     net = made.value;
+    const identity = namespaceIdentity(ns);
+    if (identity && record) {
+      record = { ...record, netns: identity };
+      await writeRecord(base, record);
+    }
 
     nft = createNftSession();
     const runner = nft;
@@ -330,8 +351,8 @@ function deleteTables(tables: readonly string[]): Promise<void> {
   );
 }
 
-async function killNamespaceProcesses(ns: string): Promise<void> {
-  for (const pid of namespacePids(ns)) {
+async function killNamespaceProcesses(ns: string, known?: { dev: number; ino: number }): Promise<void> {
+  for (const pid of namespacePids(ns, known)) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
@@ -346,7 +367,7 @@ export async function cleanupLeftovers(env: Readonly<Record<string, string | und
   const removed: string[] = [];
   for (const rec of await listRecords(base)) {
     if (pidAlive(rec.pid) && rec.pid !== process.pid) continue;
-    await killNamespaceProcesses(rec.ns);
+    await killNamespaceProcesses(rec.ns, rec.netns);
     await deleteTables(rec.tables);
     await destroySandboxNet(rec.id);
     const slotsDir = `${base}/slots`;

@@ -140,13 +140,22 @@ export async function destroySandboxNet(id: string): Promise<void> {
  * is the file bound at /run/netns/<ns>), without starting a process: a scan of /proc takes
  * ~2 ms, a spawn from Node several times that. Empty when the namespace is not there.
  */
-export function namespacePids(ns: string): number[] {
-  let target;
+/** The nsfs identity of a named namespace, or null when /run/netns/<ns> cannot be read. */
+export function namespaceIdentity(ns: string): { dev: number; ino: number } | null {
   try {
-    target = statSync(`/run/netns/${ns}`);
+    const st = statSync(`/run/netns/${ns}`);
+    return { dev: st.dev, ino: st.ino };
   } catch {
-    return [];
+    return null;
   }
+}
+
+/** Pids of processes in the namespace (by /proc/<pid>/ns/net identity; no `ip netns pids` spawn). */
+export function namespacePids(ns: string, known?: { dev: number; ino: number }): number[] {
+  // the recorded identity first: in another mount namespace /run/netns/<ns> may be a plain
+  // empty file (the bind mount lived in the dead clawfence's mount namespace)
+  const target = known ?? namespaceIdentity(ns);
+  if (!target) return [];
   const out: number[] = [];
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;

@@ -23,6 +23,12 @@ export interface SandboxRecord {
   readonly policy: string;
   readonly phase?: string;
   readonly created: string;
+  /**
+   * the sandbox namespace's identity (nsfs device and inode), so `cleanup` can find the
+   * command's processes after a crash even where /run/netns/<ns> is no longer reachable
+   * (it was mounted in the dead clawfence's private mount namespace)
+   */
+  readonly netns?: { readonly dev: number; readonly ino: number };
 }
 
 export function stateDir(env: Readonly<Record<string, string | undefined>>): string {

@@ -283,7 +283,7 @@ void describe("kubernetes: flattening is exactly decide() for address flows", ()
 
 void describe("addrset: blocks with except say the set exactly", () => {
   void it("for random unions and differences of networks, the blocks denote the same set and every except lies strictly inside its cidr", async () => {
-    const { fromCidrs, fromBlocks, toBlocks, subtract, union, equals } = await import("../../../src/compile/kubernetes/addrset.ts");
+    const { fromCidrs, fromBlocks, toBlocks, subtract, union, equals } = await import("../../../src/compile/common/addrset.ts");
     const net = fc.constantFrom("0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.3", "192.0.2.0/24", "192.0.2.128/25", "::/0", "2001:db8::/32", "2001:db8:1::/48", "fd00::1");
     fc.assert(
       fc.property(fc.array(net, { maxLength: 4 }), fc.array(net, { maxLength: 4 }), (plus, minus) => {

@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { counterName, dynamicSetNames, elementsForGrant, logPrefix, renderSetElements, tableNameFor } from "../../../src/compile/nftables/layout.ts";
-import { intervalToCidrs, mergeIntervals, specialMinusInternal, subtractIntervals } from "../../../src/compile/nftables/plan.ts";
+import { intervalToCidrs, mergeIntervals, specialMinusInternal, subtractIntervals } from "../../../src/compile/common/plan.ts";
 import { irPolicy } from "../../../src/compile/conformance.ts";
 
 const policy = irPolicy({

@@ -1,18 +1,21 @@
 /**
- * compile/kubernetes/common — what the pf, kubernetes, cilium and aviatrix backends share
- * on top of the Linux backends' plan (compile/nftables/plan.ts): the active rules of the
+ * compile/common/slots — what the pf, kubernetes, cilium and aviatrix backends share
+ * on top of the common plan (common/plan.ts): the active rules of the
  * compiled phase, the set of addresses `any` and names may reach (everything minus the
  * special-purpose ranges not under `internal`), each rule's address set, and "slots":
  * (protocol, port range) pieces small enough that every rule either matches all of a slot
- * or none of it, so rule order can be walked slot by slot with exact set arithmetic.
+ * or none of it, so rule order can be walked slot by slot with exact set arithmetic; and
+ * what a walk means for a target that matches addresses only (`refuseNameDenies`,
+ * `slotResult`).
  *
  * Map: Policy + CompileOptions -> Scope (plan, active rules, public set) -> backends.
- * Pure: no I/O, no clock.
+ * Pure: no I/O, no clock; imports policy/, compile/backend.ts and common/ only, never a
+ * backend folder.
  */
 import type { Policy, Rule } from "../../policy/ir.ts";
 import { UnsupportedFeature, type CompileOptions, type TargetName } from "../backend.ts";
-import { buildPlan, pinNotes, specialMinusInternal, type Plan, type RulePlan } from "../nftables/plan.ts";
-import { FULL, fromCidrs, subtract, union, EMPTY, type AddrSet } from "./addrset.ts";
+import { buildPlan, pinNotes, specialMinusInternal, type Plan, type RulePlan } from "./plan.ts";
+import { FULL, fromCidrs, isEmpty, overlaps, subtract, union, EMPTY, type AddrSet } from "./addrset.ts";
 
 export type SlotProto = "tcp" | "udp" | "icmp";
 
@@ -169,4 +172,78 @@ export function neverAnswered(scope: Scope, dn: RulePlan): boolean {
   return !scope.active.some(
     (rp) => rp.rule.order < dn.rule.order && passes(rp.rule) && (rp.any || rp.dynamicNames.some((n) => dn.dynamicNames.some((d) => namesOverlap(d, n)))),
   );
+}
+
+/**
+ * A deny of names cannot be written for a target that matches addresses only (or, for
+ * Cilium, allows only). It is still exact in two cases:
+ *  - the names are never answered: the deny covers every protocol and port and no earlier
+ *    rule lets such a name pass (by name or `any`). clawfence's resolver then refuses them,
+ *    so no flow ever carries the name and every connection is decided by address alone,
+ *    as the target decides it;
+ *  - nothing after it could let an address such a name may resolve to pass.
+ * Otherwise refuse, naming both rules. A later allow of the same names is always refused
+ * (the target would answer and allow them). Used by the pf, kubernetes and cilium backends.
+ */
+export function refuseNameDenies(target: TargetName, scope: Scope, walks: readonly SlotWalk[]): void {
+  const fix = "pin the denied names with --resolve (their addresses then become an address deny), or narrow the later allow so it cannot reach addresses the names may resolve to";
+  for (const w of walks) {
+    w.steps.forEach((step, i) => {
+      const dn = step.rp;
+      if (passes(dn.rule) || !hasDynamicNames(dn)) return;
+      const silent = neverAnswered(scope, dn);
+      for (const later of w.steps.slice(i + 1)) {
+        if (!passes(later.rp.rule)) continue;
+        const shared = later.rp.dynamicNames.find((n) => dn.dynamicNames.some((d) => namesOverlap(d, n)));
+        if (shared !== undefined) {
+          throw new UnsupportedFeature(target, dn.rule.name, `it denies names that the later rule '${later.rp.rule.name}' allows (${shared}); ${target} cannot order a name deny before a name allow`, "move the allow before the deny if it should win, or make the two rules' names disjoint");
+        }
+        if (!silent && overlaps(later.take, scope.pub)) {
+          throw new UnsupportedFeature(
+            target,
+            dn.rule.name,
+            `it denies names (${dn.dynamicNames.join(", ")}) on some ports only, and they may resolve into addresses the later rule '${later.rp.rule.name}' allows (${slotText(w.slot)}); ${target} cannot match names in a deny`,
+            fix,
+          );
+        }
+      }
+      if (!silent && defaultPasses(scope.policy) && overlaps(w.rest, scope.pub)) {
+        throw new UnsupportedFeature(target, dn.rule.name, `it denies names on some ports only while the default allows every other address (${slotText(w.slot)}); ${target} cannot match names in a deny`, fix);
+      }
+    });
+  }
+}
+
+/** What a slot walk leaves allowed, and which rules put it there or carved holes in it. */
+export interface SlotResult {
+  readonly slot: Slot;
+  readonly allowed: AddrSet;
+  readonly allows: readonly string[];
+  readonly denies: readonly string[];
+}
+
+export function slotResult(scope: Scope, w: SlotWalk): SlotResult {
+  let allowed = EMPTY;
+  const allows: string[] = [];
+  const denies: string[] = [];
+  // what later allows (or the default) could reach, to name the denies that carve holes
+  const laterReach: AddrSet[] = [];
+  let acc = defaultPasses(scope.policy) ? w.rest : EMPTY;
+  for (let i = w.steps.length - 1; i >= 0; i--) {
+    laterReach[i] = acc;
+    const s = w.steps[i];
+    if (s && passes(s.rp.rule)) acc = union(acc, ipSetOf(s.rp, scope.pub));
+  }
+  w.steps.forEach((s, i) => {
+    if (isEmpty(s.take)) return;
+    if (passes(s.rp.rule)) {
+      allowed = union(allowed, s.take);
+      allows.push(s.rp.rule.name);
+    } else if (overlaps(s.take, laterReach[i] ?? EMPTY)) denies.push(s.rp.rule.name);
+  });
+  if (defaultPasses(scope.policy) && !isEmpty(w.rest)) {
+    allowed = union(allowed, w.rest);
+    allows.push("default");
+  }
+  return { slot: w.slot, allowed, allows, denies };
 }

@@ -1,15 +1,15 @@
 /**
- * compile/kubernetes/addrset — exact sets of IP addresses (both families) as sorted,
+ * compile/common/addrset — exact sets of IP addresses (both families) as sorted,
  * disjoint, inclusive intervals, and their conversion back to CIDRs: plain CIDR lists, and
  * `{cidr, except}` blocks (NetworkPolicy `ipBlock`, Cilium `toCIDRSet`) chosen to keep the
  * output short.
  *
  * Map: backends turn rule entries into sets (`fromCidrs`), combine them in rule order
  * (union / subtract / intersect) and print the result (`toCidrs`, `toBlocks`). Shared by
- * the pf, kubernetes, cilium and aviatrix backends (it lives here because kubernetes needs
- * the most of it).
+ * the pf, kubernetes, cilium and aviatrix backends and common/slots.ts.
  *
- * Pure: no I/O, no clock. Sets are immutable values; every function returns a new one.
+ * Pure: no I/O, no clock; imports policy/ only. Sets are immutable values; every function
+ * returns a new one.
  */
 import type { Cidr } from "../../policy/ir.ts";
 import { cidrRange, familyBits, makeCidr } from "../../policy/addr.ts";

@@ -1,11 +1,13 @@
 /**
- * compile/nftables/plan — the backend-neutral reading of a policy that the Linux backends
- * (nftables, iptables/ip6tables, hosts) share: which rules are active in the phase, each
+ * compile/common/plan — the backend-neutral reading of a policy that every backend shares
+ * (nftables, iptables/ip6tables and hosts directly; pf, kubernetes, cilium and aviatrix through
+ * common/slots.ts): which rules are active in the phase, each
  * rule's addresses per family (literal CIDRs + `--resolve` pins, special-purpose answers
  * skipped), which names stay dynamic, the (protocol, ports) services, and the special-purpose
  * ranges minus `internal` as merged intervals.
  *
- * Map: Policy + CompileOptions -> Plan -> (each backend renders text). Pure: no I/O, no clock.
+ * Map: Policy + CompileOptions -> Plan -> (each backend renders text). Pure: no I/O, no clock;
+ * imports policy/, match/ and compile/backend.ts only, never a backend folder.
  */
 import type { Cidr, Policy, PortRange, Rule } from "../../policy/ir.ts";
 import type { CompileOptions } from "../backend.ts";
