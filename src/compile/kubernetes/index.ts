@@ -31,7 +31,7 @@ import type { Policy } from "../../policy/ir.ts";
 import { UnsupportedFeature, type Backend, type CompileOptions, type CompileOutput } from "../backend.ts";
 import { EMPTY, isEmpty, keyOf, overlaps, subtract, toBlocks, type AddrSet } from "../common/addrset.ts";
 import { metadataOf, workloadNotes } from "../common/k8s.ts";
-import { defaultPasses, hasDynamicNames, ipSetOf, isMonitorDeny, passes, refuseNameDenies, scopeOf, slotResult, slotText, walkSlots, type Scope, type SlotResult, type SlotWalk } from "../common/slots.ts";
+import { defaultPasses, hasDynamicNames, ipSetOf, isMonitorDeny, passes, refuseNameDenies, scopeOf, slotResult, slotText, walkSlots, type Scope, type SlotWalk } from "../common/slots.ts";
 
 const TARGET = "kubernetes" as const;
 

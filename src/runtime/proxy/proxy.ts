@@ -30,7 +30,8 @@
  * No module-level state: two proxies can run in one process.
  */
 import * as net from "node:net";
-import * as http from "node:http";
+import { createRequire } from "node:module";
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import * as dgram from "node:dgram";
 import type { Decision, IpAddr } from "../../match/decision.ts";
 import { formatIp, parseIp, unmapV4 } from "../../match/ip.ts";
@@ -42,6 +43,11 @@ import type { NameResolver } from "./resolver.ts";
 import { createBufferPool, createRelay, type Relay } from "./relay.ts";
 import { CMD_BIND, CMD_CONNECT, CMD_UDP_ASSOCIATE, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, REP, encodeReply, encodeUdpHeader, parseGreeting, parseRequest, parseUdpDatagram } from "./socks5.ts";
 import { TargetParseError, hostText, parseAbsoluteUrl, parseAuthority, parseHost, type HttpTarget, type Target } from "./target.ts";
+
+// node:http through require, not an ESM import: an ESM import of a builtin builds its whole
+// namespace, which for node:http loads undici (~50 ms of every `clawfence run` start-up,
+// measured in bench/run.bench.ts); require gives the same module object lazily
+const http = createRequire(import.meta.url)("node:http") as typeof import("node:http");
 
 export type ListenerKind = "http" | "socks5" | "transparent-tls" | "transparent-http";
 
@@ -445,7 +451,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     return { "X-Clawfence-Rule": dec.rule, "X-Clawfence-Reason": dec.reason, "X-Clawfence-Enforced": String(dec.enforced) };
   }
 
-  function onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
+  function onConnect(req: IncomingMessage, client: net.Socket, head: Buffer): void {
     client.on("error", () => client.destroy());
     client.setTimeout(limits.handshakeTimeoutMs, () => client.destroy());
     const ctx = newCtx(client, "http CONNECT");
@@ -514,7 +520,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     return out;
   }
 
-  function sendSimple(res: http.ServerResponse, status: number, headers: Record<string, string>, body: string): void {
+  function sendSimple(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
     if (res.headersSent) {
       res.destroy();
       return;
@@ -523,7 +529,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     res.end(body);
   }
 
-  function onRequest(spec: ListenerSpec, req: http.IncomingMessage, res: http.ServerResponse): void {
+  function onRequest(spec: ListenerSpec, req: IncomingMessage, res: ServerResponse): void {
     const sock = req.socket;
     const ctx = newCtx(sock, `${spec.kind} ${req.method ?? "?"}`);
     const t0 = clock.now();
@@ -592,7 +598,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     );
   }
 
-  function requestTarget(spec: ListenerSpec, req: http.IncomingMessage): HttpTarget {
+  function requestTarget(spec: ListenerSpec, req: IncomingMessage): HttpTarget {
     const url = req.url ?? "";
     if (spec.kind === "transparent-http" && url.startsWith("/")) {
       const host = req.headers.host;
@@ -616,7 +622,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     emit(newCtx(sock, `${spec.kind}`), { name: null, ip: null, port: null, decision: MALFORMED, detail: `${status} ${err.code ?? err.message}` });
   }
 
-  function httpServer(spec: ListenerSpec): http.Server {
+  function httpServer(spec: ListenerSpec): HttpServer {
     const server = http.createServer({
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.handshakeTimeoutMs,
@@ -634,7 +640,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     });
     server.on("request", (req, res) => onRequest(spec, req, res));
     if (spec.kind === "http") server.on("connect", onConnect);
-    else server.on("connect", (_req: http.IncomingMessage, sock: net.Socket) => onClientError(spec, Object.assign(new Error("CONNECT on a transparent listener"), { code: "CF_PROXY_CONNECT_TRANSPARENT" }), sock));
+    else server.on("connect", (_req: IncomingMessage, sock: net.Socket) => onClientError(spec, Object.assign(new Error("CONNECT on a transparent listener"), { code: "CF_PROXY_CONNECT_TRANSPARENT" }), sock));
     server.on("clientError", (err: NodeJS.ErrnoException, sock: net.Socket) => onClientError(spec, err, sock));
     return server;
   }
