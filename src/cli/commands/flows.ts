@@ -11,9 +11,10 @@
  * Exit: 0 ok (verify: the chain holds); 1 verify found a broken link; 2 usage or I/O.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { FlowStoreError, openFlowReader, parseSince, verdictLabel, type FlowFilter, type FlowReader, type FlowRecord } from "../../flows/store.ts";
+import { openFlowReader, verdictLabel, type FlowFilter, type FlowReader, type FlowRecord } from "../../flows/store.ts";
 import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
+import { storeError, withTimeRange } from "../flow-args.ts";
 
 const HELP = `usage: clawfence flows --db DB [options]
        clawfence flows verify --db DB [--json]
@@ -45,11 +46,6 @@ const FORMATS = ["table", "jsonl", "json"] as const;
 type Format = (typeof FORMATS)[number];
 const VERDICTS = ["allow", "deny", "would-deny"] as const;
 const POLL_MS = 200;
-
-function storeError(e: unknown): never {
-  if (e instanceof FlowStoreError) throw new CliError(e.code, e.message, e.fix);
-  throw e;
-}
 
 /** Writes with back-pressure; `closed` once the reader went away (EPIPE). */
 class Out {
@@ -166,20 +162,7 @@ function parseOptions(values: Record<string, string | boolean | undefined>, nowM
     const v = values[key];
     if (typeof v === "string") filter = { ...filter, [key]: v };
   }
-  for (const [opt, key] of [
-    ["since", "sinceMs"],
-    ["until", "untilMs"],
-  ] as const) {
-    const v = values[opt];
-    if (typeof v === "string") {
-      try {
-        filter = { ...filter, [key]: parseSince(v, nowMs) };
-      } catch (e) {
-        if (e instanceof FlowStoreError) throw new CliError("CF_USAGE_SINCE", `--${opt}: ${e.message}`, e.fix);
-        throw e;
-      }
-    }
-  }
+  filter = withTimeRange(filter, values, nowMs);
   let limit: number | undefined;
   const l = values["limit"];
   if (typeof l === "string") {

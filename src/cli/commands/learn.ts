@@ -25,13 +25,14 @@ import {
   type LearnResult,
   type Resolution,
 } from "../../flows/learn.ts";
-import { FlowStoreError, openFlowReader, parseSince, type FlowFilter, type FlowReader } from "../../flows/store.ts";
+import type { FlowFilter, FlowReader } from "../../flows/store.ts";
 import { failsCheck, lintPolicy } from "../../lint/index.ts";
 import { formatDiagnostic, type Diagnostic } from "../../policy/errors.ts";
 import type { Policy } from "../../policy/ir.ts";
 import { loadPolicyText } from "../../policy/load.ts";
 import { parseCommandArgs, parseVarOverrides, writeOutputFile } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
+import { openReader, storeError, timeFilter } from "../flow-args.ts";
 import { loadPolicyFromCli, machineVarFromSystem, readPolicyFile } from "../load-policy.ts";
 
 const HELP = `usage: clawfence learn --db DB [options]
@@ -55,40 +56,6 @@ options:
 
 exit: 0 proposal written, 1 the proposal failed verification or lint (still written), 2 usage or I/O
 `;
-
-function storeError(e: unknown): never {
-  if (e instanceof FlowStoreError) throw new CliError(e.code, e.message, e.fix);
-  throw e;
-}
-
-/** --since/--until into a filter (shared with report). */
-export function timeFilter(values: { since?: string | undefined; until?: string | undefined; sandbox?: string | undefined }, nowMs: number): FlowFilter {
-  let filter: FlowFilter = {};
-  for (const [opt, key] of [
-    ["since", "sinceMs"],
-    ["until", "untilMs"],
-  ] as const) {
-    const v = values[opt];
-    if (v === undefined) continue;
-    try {
-      filter = { ...filter, [key]: parseSince(v, nowMs) };
-    } catch (e) {
-      if (e instanceof FlowStoreError) throw new CliError("CF_USAGE_SINCE", `--${opt}: ${e.message}`, e.fix);
-      throw e;
-    }
-  }
-  if (values.sandbox !== undefined) filter = { ...filter, sandbox: values.sandbox };
-  return filter;
-}
-
-/** Open the store for reading, mapping its errors to CliError (exit 2). */
-export function openReader(db: string, io: CliIo): FlowReader {
-  try {
-    return openFlowReader(resolvePath(io.cwd, db));
-  } catch (e) {
-    return storeError(e);
-  }
-}
 
 function* resolutions(reader: FlowReader, filter: FlowFilter): Generator<Resolution> {
   const seen = new Set<string>();

@@ -13,11 +13,10 @@
 import { buildReport, collectReportInput } from "../../flows/report.ts";
 import { renderHtml } from "../../flows/report/html.ts";
 import { renderMarkdown } from "../../flows/report/markdown.ts";
-import { FlowStoreError } from "../../flows/store.ts";
 import { parseCommandArgs, parseVarOverrides, writeOutputFile } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
+import { openReader, storeError, timeFilter } from "../flow-args.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
-import { openReader, timeFilter } from "./learn.ts";
 
 const HELP = `usage: clawfence report --db DB [options]
 
@@ -83,8 +82,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
   try {
     input = collectReportInput(reader, filter, { verify: values.verify === true });
   } catch (e) {
-    if (e instanceof FlowStoreError) throw new CliError(e.code, e.message, e.fix);
-    throw e;
+    return storeError(e);
   } finally {
     reader.close();
   }

@@ -9,12 +9,13 @@
  *             198.51.100.10 / .20 / .30 and 169.254.169.254)
  *
  * Addresses are from the documentation range 198.51.100.0/24, which the demo policy lists
- * under `internal`; nothing leaves the two namespaces.
+ * under `internal`; nothing leaves the two namespaces. The namespace pair itself is
+ * runtime/world.ts's (shared with `verify --live`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { execTool } from "../exec.ts";
 import { RuntimeError } from "../errors.ts";
+import { createNsPair, onLines, removeNamespaces } from "../world.ts";
 
 export const DEMO_ADDRS = {
   host: "198.51.100.1",
@@ -46,51 +47,35 @@ export async function createDemoWorld(node: string, upstreamScript: string, onUp
   let upstream: ChildProcess | null = null;
   const close = async (): Promise<void> => {
     upstream?.kill("SIGKILL");
-    for (const ns of [hostNs, upstreamNs]) {
-      const pids = await execTool("ip", ["netns", "pids", ns]).catch(() => ({ stdout: "" }));
-      for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(p), "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-      await execTool("ip", ["netns", "del", ns]).catch(() => undefined);
-    }
+    await removeNamespaces([hostNs, upstreamNs]);
   };
   try {
-    await execTool("ip", ["netns", "add", hostNs]);
-    await execTool("ip", ["netns", "add", upstreamNs]);
-    await execTool("ip", ["link", "add", `cfdh${id}`, "netns", hostNs, "type", "veth", "peer", "name", `cfdi${id}`, "netns", upstreamNs]);
-    await execTool("ip", ["-n", hostNs, "-batch", "-"], {
-      input: [`link set lo up`, `addr add ${DEMO_ADDRS.host}/24 dev cfdh${id}`, `link set cfdh${id} up`, `route add default via ${DEMO_ADDRS.gateway}`].join("\n") + "\n",
-    });
-    const lo = [DEMO_ADDRS.resolver, DEMO_ADDRS.toolApi, DEMO_ADDRS.tracker, DEMO_ADDRS.modelProvider, DEMO_ADDRS.metadata];
-    await execTool("ip", ["-n", upstreamNs, "-batch", "-"], {
-      input: [`link set lo up`, ...lo.map((a) => `addr add ${a}/32 dev lo`), `addr add ${DEMO_ADDRS.gateway}/24 dev cfdi${id}`, `link set cfdi${id} up`].join("\n") + "\n",
+    await createNsPair({
+      hostNs,
+      inetNs: upstreamNs,
+      hostLink: `cfdh${id}`,
+      inetLink: `cfdi${id}`,
+      hostAddrs: [`${DEMO_ADDRS.host}/24`],
+      gateways: [DEMO_ADDRS.gateway],
+      inetLo: [DEMO_ADDRS.resolver, DEMO_ADDRS.toolApi, DEMO_ADDRS.tracker, DEMO_ADDRS.modelProvider, DEMO_ADDRS.metadata],
+      inetAddrs: [`${DEMO_ADDRS.gateway}/24`],
     });
     const zone = JSON.stringify(DEMO_ZONE);
     const httpAddrs = [DEMO_ADDRS.toolApi, DEMO_ADDRS.tracker, DEMO_ADDRS.modelProvider, DEMO_ADDRS.metadata].join(",");
     const child = spawn("ip", ["netns", "exec", upstreamNs, node, upstreamScript, "--dns", DEMO_ADDRS.resolver, "--http", httpAddrs, "--zone", zone], { stdio: ["ignore", "pipe", "inherit"] });
     upstream = child;
     await new Promise<void>((resolve, reject) => {
-      let buf = "";
       let ready = false;
       const t = setTimeout(() => reject(new RuntimeError("CF_RUNTIME_DEMO", "the demo's internet namespace did not start within 15 s", "check that node can run in a network namespace (ip netns exec)")), 15_000);
-      child.stdout?.setEncoding("utf8");
-      child.stdout?.on("data", (d: string) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
+      if (child.stdout) {
+        onLines(child.stdout, (line) => {
           if (!ready && line === "ready") {
             ready = true;
             clearTimeout(t);
             resolve();
           } else if (ready) onUpstreamLine(line);
-        }
-      });
+        });
+      }
       child.once("exit", (code) => {
         if (!ready) {
           clearTimeout(t);

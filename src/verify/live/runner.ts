@@ -30,6 +30,7 @@ import type { Decision } from "../../match/decision.ts";
 import type { Policy } from "../../policy/ir.ts";
 import { execTool } from "../../runtime/exec.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
+import { onLines } from "../../runtime/world.ts";
 import { createStaticRunner, type ProbeRunner } from "../runner.ts";
 import { type Probe, type ProbeResult, type Scenario, type ScenarioResult } from "../scenario.ts";
 import { buildPlan, LINK, type Far, type LivePlan, type LiveProbe, type RunPlan } from "./plan.ts";
@@ -206,25 +207,17 @@ export function createLiveRunner(policy: Policy, policyFile: string, opts: LiveR
         resolve(code ?? 128);
       });
     });
-    let buf = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let o: Record<string, unknown>;
-        try {
-          o = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          log(`live: probe: ${line}`);
-          continue;
-        }
-        if (o["ev"] === "hello") waitFor("hello").resolve(o);
-        else if (o["ev"] === "result") saw.set(Number(o["id"]), { saw: String(o["saw"]), ...(o["changed"] === true ? { changed: true } : {}) });
-        else if (o["ev"] === "wave-done") waitFor(`wave-${String(o["wave"])}`).resolve(o);
+    onLines(child.stdout, (line) => {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        log(`live: probe: ${line}`);
+        return;
       }
+      if (o["ev"] === "hello") waitFor("hello").resolve(o);
+      else if (o["ev"] === "result") saw.set(Number(o["id"]), { saw: String(o["saw"]), ...(o["changed"] === true ? { changed: true } : {}) });
+      else if (o["ev"] === "wave-done") waitFor(`wave-${String(o["wave"])}`).resolve(o);
     });
     const withTimeout = async <T>(pr: Promise<T>, ms: number, what: string): Promise<T> => {
       let timer: NodeJS.Timeout | undefined;

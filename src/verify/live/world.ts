@@ -10,15 +10,16 @@
  *   internet ns  cfvi-<id>: every probed address on `lo`, the world's resolver, and a
  *            recorder (verify/live/recorder.ts) on every probed address and port
  *
- * Each recorder line is parsed and appended to `records` with the side it came from. Owns
+ * The namespace pair is runtime/world.ts's (shared with `clawfence demo`). Each recorder
+ * line is parsed and appended to `records` with the side it came from. Owns
  * namespaces, processes and files of one world; decides nothing (the runner judges).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execTool } from "../../runtime/exec.ts";
 import { RuntimeError } from "../../runtime/errors.ts";
+import { createNsPair, onLines, removeNamespaces } from "../../runtime/world.ts";
 import { HOST_PORTS, LINK, type LivePlan } from "./plan.ts";
 import type { RecorderSpec } from "./recorder.ts";
 
@@ -52,28 +53,20 @@ function startRecorder(ns: string, node: string, script: string, specFile: strin
     err = (err + d).slice(-2000);
   });
   return new Promise<void>((resolve, reject) => {
-    let buf = "";
     let ready = false;
     const t = setTimeout(() => reject(new RuntimeError("CF_VERIFY_LIVE_WORLD", `the live world's ${side} recorder did not start within 20 s`, "check that node can run in a network namespace (ip netns exec)")), 20_000);
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let o: Omit<FarRecord, "side">;
-        try {
-          o = JSON.parse(line) as Omit<FarRecord, "side">;
-        } catch {
-          continue;
-        }
-        if (o.ev === "ready") {
-          ready = true;
-          clearTimeout(t);
-          resolve();
-        } else records.push({ side, ...o });
+    onLines(child.stdout, (line) => {
+      let o: Omit<FarRecord, "side">;
+      try {
+        o = JSON.parse(line) as Omit<FarRecord, "side">;
+      } catch {
+        return;
       }
+      if (o.ev === "ready") {
+        ready = true;
+        clearTimeout(t);
+        resolve();
+      } else records.push({ side, ...o });
     });
     child.once("exit", (code) => {
       clearTimeout(t);
@@ -94,43 +87,18 @@ export async function createLiveWorld(plan: LivePlan, o: { node: string; recorde
     if (closed) return;
     closed = true;
     for (const p of procs) p.kill("SIGKILL");
-    for (const ns of [hostNs, inetNs]) {
-      const pids = await execTool("ip", ["netns", "pids", ns]).catch(() => ({ stdout: "" }));
-      for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(p), "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-      await execTool("ip", ["netns", "del", ns]).catch(() => undefined);
-    }
+    await removeNamespaces([hostNs, inetNs]);
   };
   try {
-    await execTool("ip", ["netns", "add", hostNs]);
-    await execTool("ip", ["netns", "add", inetNs]);
-    await execTool("ip", ["link", "add", `cfvh${id}`, "netns", hostNs, "type", "veth", "peer", "name", `cfvi${id}`, "netns", inetNs]);
-    await execTool("ip", ["-n", hostNs, "-batch", "-"], {
-      input:
-        [
-          "link set lo up",
-          `addr add ${LINK.host4}/30 dev cfvh${id}`,
-          `addr add ${LINK.host6}/64 dev cfvh${id} nodad`,
-          `link set cfvh${id} up`,
-          `route add default via ${LINK.inet4}`,
-          `route add default via ${LINK.inet6}`,
-        ].join("\n") + "\n",
-    });
-    const addrs = new Set<string>([plan.resolver, ...plan.listeners.map((l) => l.addr)]);
-    await execTool("ip", ["-n", inetNs, "-batch", "-"], {
-      input:
-        [
-          "link set lo up",
-          ...[...addrs].map((a) => (a.includes(":") ? `addr add ${a}/128 dev lo nodad` : `addr add ${a}/32 dev lo`)),
-          `addr add ${LINK.inet4}/30 dev cfvi${id}`,
-          `addr add ${LINK.inet6}/64 dev cfvi${id} nodad`,
-          `link set cfvi${id} up`,
-        ].join("\n") + "\n",
+    await createNsPair({
+      hostNs,
+      inetNs,
+      hostLink: `cfvh${id}`,
+      inetLink: `cfvi${id}`,
+      hostAddrs: [`${LINK.host4}/30`, `${LINK.host6}/64`],
+      gateways: [LINK.inet4, LINK.inet6],
+      inetLo: [...new Set<string>([plan.resolver, ...plan.listeners.map((l) => l.addr)])],
+      inetAddrs: [`${LINK.inet4}/30`, `${LINK.inet6}/64`],
     });
     const inetSpec: RecorderSpec = { resolver: { address: plan.resolver }, zone: plan.zone, listeners: plan.listeners };
     const hostSpec: RecorderSpec = { zone: [], listeners: HOST_PORTS.map((h) => ({ proto: h.proto, addr: "0.0.0.0", port: h.port })) };
