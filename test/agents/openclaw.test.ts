@@ -22,7 +22,8 @@
  * its port inside the sandbox), stops it with SIGTERM to clawfence (passed on) and checks
  * that nothing of the sandbox is left. The flow log (`clawfence flows --format jsonl`) must
  * hold its start-up destinations as deny (enforce) / would-deny (monitor), and nothing may be
- * allowed except what the preset allows by name (catalog:openclaw-core, the model gateways).
+ * allowed except what the preset allows by name (catalog:openclaw-core, the model gateways); the
+ * skill hub (catalog:openclaw-skills) is not in locked-down and is denied.
  * The names seen are printed as `# openclaw ...` lines; CF_OPENCLAW_REPORT=FILE also writes
  * every flow, the far side's events and the gateway's output there as JSON.
  *
@@ -261,6 +262,11 @@ void test("enforce mode: OpenClaw's start-up egress is in the flow log as enforc
   assert.ok(denied.some((f) => f.name?.endsWith(".openclaw.ai")), `no OpenClaw service denied:\n${show(flows)}`);
   for (const f of denied) assert.ok(f.enforced && f.rule !== "" && f.reason !== "", JSON.stringify(f));
   assert.deepEqual(show(flows.filter((f) => !f.enforced)), "", "enforce mode logged a would-deny");
+  // the skill hub is not in locked-down (catalog openclaw-skills is left out of that preset)
+  assert.ok(
+    denied.some((f) => f.name === "clawhub.ai"),
+    `the skill hub clawhub.ai was not denied:\n${show(flows)}`,
+  );
 });
 
 void test("enforce mode: nothing reached the far side, and the resolver was asked only for names the preset allows", opts, () => {

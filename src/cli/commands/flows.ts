@@ -11,10 +11,10 @@
  * Exit: 0 ok (verify: the chain holds); 1 verify found a broken link; 2 usage or I/O.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { openFlowReader, verdictLabel, type FlowFilter, type FlowReader, type FlowRecord } from "../../flows/store.ts";
+import { verdictLabel, type FlowFilter, type FlowReader, type FlowRecord } from "../../flows/store.ts";
 import { parseCommandArgs } from "../args.ts";
 import { CliError, type CliIo, type Command } from "../errors.ts";
-import { storeError, withTimeRange } from "../flow-args.ts";
+import { openReader, withTimeRange } from "../flow-args.ts";
 
 const HELP = `usage: clawfence flows --db DB [options]
        clawfence flows verify --db DB [--json]
@@ -185,12 +185,7 @@ async function verify(argv: readonly string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (!values.db) throw new CliError("CF_USAGE_DB", "flows verify needs --db DB", "e.g. clawfence flows verify --db flows.db");
-  let reader: FlowReader;
-  try {
-    reader = openFlowReader(values.db);
-  } catch (e) {
-    storeError(e);
-  }
+  const reader = openReader(values.db, io);
   try {
     const r = reader.verify();
     const dropped = reader.droppedTotal();
@@ -241,12 +236,7 @@ export const run: Command = async (argv: readonly string[], io: CliIo): Promise<
     return 0;
   }
   const opts = parseOptions(values, Date.now());
-  let reader: FlowReader;
-  try {
-    reader = openFlowReader(opts.db);
-  } catch (e) {
-    storeError(e);
-  }
+  const reader = openReader(opts.db, io);
   const out = new Out(io.stdout);
   const colour = isColourTerminal(io);
   try {

@@ -6,9 +6,9 @@
  * at boot and every few minutes (install steps on stderr). Writes to stdout or -o; installs
  * nothing itself. Exit: 0, 1 policy errors, 2 usage/IO.
  */
-import { realpathSync, writeFileSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseCommandArgs } from "../args.ts";
+import { parseCommandArgs, writeOutputFile } from "../args.ts";
 import { CliError, type CliIo } from "../errors.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
 import { parseTarget, targetText } from "../../runtime/enforce/target.ts";
@@ -62,7 +62,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     text = launchdPlist(o);
     io.stderr.write(launchdInstructions(o));
   }
-  if (values.output !== undefined) writeFileSync(resolve(io.cwd, values.output), text, { mode: 0o644 });
+  if (values.output !== undefined) writeOutputFile(io, values.output, text);
   else io.stdout.write(text);
   return 0;
 }

@@ -7,9 +7,9 @@
  * hands the rest to runtime/sandbox. SIGINT/SIGTERM/SIGHUP are passed on to CMD; whatever
  * happens, the sandbox is removed before we exit.
  */
-import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { CliError, type CliIo } from "../errors.ts";
+import { checkPhaseArg, parseCommandArgs, parseVarOverrides } from "../args.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
 import { createSandbox, cleanupLeftovers, withMode } from "../../runtime/sandbox/index.ts";
 import { resolveIdentity } from "../../runtime/sandbox/identity.ts";
@@ -36,10 +36,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const dd = argv.indexOf("--");
   const own = dd >= 0 ? argv.slice(0, dd) : argv;
   const cmd = dd >= 0 ? argv.slice(dd + 1) : [];
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...own],
+  const { values } = parseCommandArgs(
+    own,
+    {
+      allowPositionals: false,
       options: {
         policy: { type: "string" },
         mode: { type: "string" },
@@ -57,12 +57,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         var: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
       },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new CliError("CF_USAGE_ARGS", (e as Error).message, "run 'clawfence run --help'");
-  }
+    },
+    "run 'clawfence run --help'",
+  );
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
@@ -73,11 +70,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (mode !== undefined && mode !== "monitor" && mode !== "enforce") throw new CliError("CF_USAGE_ARGS", `--mode '${mode}' is not monitor or enforce`, "use --mode monitor or --mode enforce");
   if (process.getuid?.() !== 0) throw new CliError("CF_USAGE_ROOT", "clawfence run needs root to create namespaces and firewall rules", "run it with sudo; the command itself still runs as you", 2);
 
-  const overrides = parseVars(values.var ?? []);
+  const overrides = parseVarOverrides(values.var ?? []);
   const policy = withMode(loadPolicyFromCli(values.policy, io, { overrides }), mode);
-  if (values.phase !== undefined && !policy.phases.includes(values.phase)) {
-    throw new CliError("CF_USAGE_PHASE", `phase '${values.phase}' is not declared in the policy (phases: ${policy.phases.join(", ") || "none"})`, "pass one of the policy's phases, or drop --phase");
-  }
+  checkPhaseArg(policy, values.phase);
   const upstreams = pickUpstreams(values["dns-upstream"] ?? [], policy.dns.upstreams);
   const user = resolveIdentity(values.user, io.env);
 
@@ -114,16 +109,6 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     await sandbox.close();
     await sinks.close();
   }
-}
-
-function parseVars(list: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list) {
-    const i = kv.indexOf("=");
-    if (i <= 0) throw new CliError("CF_USAGE_ARGS", `--var '${kv}' is not NAME=VALUE`, "write --var name=value");
-    out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
 }
 
 function pickUpstreams(flags: readonly string[], fromPolicy: readonly Upstream[] | null): Upstream[] {

@@ -21,6 +21,7 @@ import { huggingface } from "./huggingface.ts";
 import { intelSgxDcap } from "./intel-sgx-dcap.ts";
 import { nvidiaModelGateways } from "./nvidia-model-gateways.ts";
 import { openclawCore } from "./openclaw-core.ts";
+import { openclawSkills } from "./openclaw-skills.ts";
 import { packageRegistries } from "./package-registries.ts";
 import { pasteSites } from "./paste-sites.ts";
 import { privateNetworks } from "./private-networks.ts";
@@ -31,6 +32,7 @@ export type { Catalog, CatalogEntry } from "./types.ts";
 
 const ALL: readonly Catalog[] = [
   openclawCore,
+  openclawSkills,
   nvidiaModelGateways,
   shadowModelProviders,
   packageRegistries,

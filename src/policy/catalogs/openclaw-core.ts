@@ -1,6 +1,7 @@
 /**
  * catalogs/openclaw-core — OpenClaw / NemoClaw / Hermes core services (seed 003's
- * `wg-openclaw-core` WebGroup). Pure data.
+ * `wg-openclaw-core` WebGroup), without the skill hub: installing skills is a separate
+ * decision (catalog `openclaw-skills`). Pure data.
  */
 import type { Catalog } from "./types.ts";
 
@@ -14,7 +15,6 @@ export const openclawCore: Catalog = {
     { dest: "openclaw.ai", source: SEED_003 },
     { dest: "www.openclaw.ai", source: SEED_003 },
     { dest: "docs.openclaw.ai", source: SEED_003 },
-    { dest: "clawhub.ai", source: SEED_003, note: "skill registry" },
     { dest: "www.nvidia.com", source: SEED_003, note: "NemoClaw pages" },
   ],
 };

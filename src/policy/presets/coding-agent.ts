@@ -5,7 +5,7 @@
  * which the CLI supplies from the machine's npm and apt configuration. Pure text.
  */
 import type { Preset } from "./types.ts";
-import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
+import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES, SKILLS_ALLOW } from "./guards.ts";
 
 export const codingAgent: Preset = {
   name: "coding-agent",
@@ -19,7 +19,7 @@ name: coding-agent
 description: GitHub, package registries, model hubs and the model gateway on HTTPS; shadow models, external DNS and internal networks denied
 mode: enforce
 rules:
-${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}  - name: allow-packages
+${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}${SKILLS_ALLOW}  - name: allow-packages
     description: Package registries (npm and Debian from the machine's own configuration)
     priority: 60
     allow: [catalog:package-registries]

@@ -60,3 +60,12 @@ export const CORE_ALLOW = `  - name: allow-core
     ports: [443]
     protocol: tcp
 `;
+
+/** Priority 55: the skill hub on HTTPS (agent classes that install skills; not locked-down). */
+export const SKILLS_ALLOW = `  - name: allow-skill-hub
+    description: OpenClaw skill and plugin hub (skills are code the agent will run; leave this out to pin skills)
+    priority: 55
+    allow: [catalog:openclaw-skills]
+    ports: [443]
+    protocol: tcp
+`;

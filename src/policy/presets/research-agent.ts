@@ -5,7 +5,7 @@
  * 100, so the extending file can still allow one). Pure text.
  */
 import type { Preset } from "./types.ts";
-import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
+import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES, SKILLS_ALLOW } from "./guards.ts";
 
 export const researchAgent: Preset = {
   name: "research-agent",
@@ -20,7 +20,7 @@ name: research-agent
 description: Model gateway and core on HTTPS; add your approved search/data APIs; package registries and uploads denied
 mode: enforce
 rules:
-${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}  - name: deny-code-and-packages
+${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}${SKILLS_ALLOW}  - name: deny-code-and-packages
     description: Source forges, model hubs and container registries, unless your file allows one
     priority: 100
     deny: [catalog:github, catalog:huggingface, catalog:docker-hub]

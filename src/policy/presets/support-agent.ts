@@ -4,7 +4,7 @@
  * policy. Source-code systems and package sources are denied by name at priority 100. Pure text.
  */
 import type { Preset } from "./types.ts";
-import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES } from "./guards.ts";
+import { CORE_ALLOW, GATEWAY_ALLOW, HEAD_DENIES, TAIL_DENIES, SKILLS_ALLOW } from "./guards.ts";
 
 export const supportAgent: Preset = {
   name: "support-agent",
@@ -18,7 +18,7 @@ name: support-agent
 description: Model gateway and core on HTTPS; add your CRM, ticketing, KB and MCP gateway; source code systems and package registries denied
 mode: enforce
 rules:
-${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}  - name: deny-source-code
+${HEAD_DENIES}${GATEWAY_ALLOW}${CORE_ALLOW}${SKILLS_ALLOW}  - name: deny-source-code
     description: Source-code systems, model hubs and container registries, unless your file allows one
     priority: 100
     deny: [catalog:github, catalog:huggingface, catalog:docker-hub]

@@ -175,7 +175,7 @@ void test("catalogs carry the endpoints the presets rely on", () => {
     ["shadow-model-providers", "api.deepseek.com"],
     ["shadow-model-providers", "openrouter.ai"],
     ["nvidia-model-gateways", "integrate.api.nvidia.com"],
-    ["openclaw-core", "clawhub.ai"],
+    ["openclaw-skills", "clawhub.ai"],
     ["intel-sgx-dcap", "api.trustedservices.intel.com"],
     ["crl-ocsp", "crl.microsoft.com"],
     ["aws-infra", "ssm.${aws_region}.amazonaws.com"],
