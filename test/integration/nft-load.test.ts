@@ -1,7 +1,8 @@
 /**
  * Every conformance case's nftables output loads into a fresh namespace with `nft -f`, in
  * both hooks, and loads again over itself (the atomic replace idiom must work when the
- * table already exists). Dynamic set elements rendered by layout.ts load too.
+ * table already exists). Dynamic set elements rendered by layout.ts load too. So do the
+ * built-in presets, in every phase.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -9,6 +10,8 @@ import { compileNftables } from "../../src/compile/nftables/index.ts";
 import { CASES } from "../../src/compile/conformance.ts";
 import { dynamicSetNames, renderSetElements, tableNameFor } from "../../src/compile/nftables/layout.ts";
 import { NetnsPair, netnsUnavailable } from "../unit/compile/netns-harness.ts";
+import { PRESETS } from "../../src/policy/presets/index.ts";
+import { loadPreset } from "../unit/compile/golden-runner.ts";
 
 const skip = netnsUnavailable();
 
@@ -38,5 +41,18 @@ void describe("nftables output loads in the kernel", { skip: skip ?? false }, ()
         ns.exec("nft", ["delete", "table", "inet", table]);
       });
     }
+  }
+  for (const [name, preset] of Object.entries(PRESETS)) {
+    void it(`preset ${name} loads in both hooks and every phase`, () => {
+      const policy = loadPreset(name, preset.yaml);
+      for (const phase of policy.phases.length ? policy.phases : [undefined]) {
+        for (const hook of ["output", "forward"] as const) {
+          const opts = { hook, ...(hook === "forward" ? { iface: "cfveth0" } : {}), ...(phase !== undefined ? { phase } : {}) };
+          ns.exec("nft", ["-f", "-"], compileNftables(policy, opts).text);
+          assert.match(ns.exec("nft", ["list", "table", "inet", tableNameFor(policy, {})]), new RegExp(`hook ${hook}`));
+          ns.exec("nft", ["delete", "table", "inet", tableNameFor(policy, {})]);
+        }
+      }
+    });
   }
 });

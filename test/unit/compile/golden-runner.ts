@@ -54,7 +54,7 @@ export function checkGolden(file: string, got: string): void {
 }
 
 /** every name a preset uses, pinned to an address in the IANA-held example.com blocks (public, so not skipped as special-purpose) */
-function pins(p: Policy): Map<string, string[]> {
+export function pins(p: Policy): Map<string, string[]> {
   const m = new Map<string, string[]>();
   let i = 1;
   for (const r of p.rules) for (const d of r.dests) if (d.kind === "domain" && !m.has(d.name)) m.set(d.name, [`93.184.216.${i++ % 250}`, `2606:2800:21f::${i.toString(16)}`]);
@@ -69,6 +69,13 @@ export interface GoldenSuite {
   readonly ext: string;
   /** pf and NetworkPolicy have no names: presets are compiled with every name pinned */
   readonly needsPins: boolean;
+}
+
+/** a built-in preset loaded with the fixed machine facts above */
+export function loadPreset(name: string, yaml: string): Policy {
+  return loadPolicyText(yaml, `preset:${name}`, () => {
+    throw new Error("presets read no files");
+  }, { vars: PRESET_VARS });
 }
 
 /** declare the conformance-case and preset golden suites for one backend */
@@ -98,9 +105,7 @@ export function goldenSuite(s: GoldenSuite): void {
   void describe(`golden ${s.target}: presets`, () => {
     for (const [name, preset] of Object.entries(PRESETS)) {
       void it(`preset ${name}`, () => {
-        const policy = loadPolicyText(preset.yaml, `preset:${name}`, () => {
-          throw new Error("presets read no files");
-        }, { vars: PRESET_VARS });
+        const policy = loadPreset(name, preset.yaml);
         golden(`preset-${name}`, policy, s.needsPins ? { resolved: pins(policy) } : {});
         for (const phase of policy.phases.slice(1)) golden(`preset-${name}-${phase}`, policy, s.needsPins ? { resolved: pins(policy), phase } : { phase });
       });
