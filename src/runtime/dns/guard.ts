@@ -32,9 +32,10 @@ import { compileSpecialCheck } from "../../match/special.ts";
 import { emitFlow, type EventSink, type FlowEvent } from "../events.ts";
 import type { SetProgrammer } from "../nft/programmer.ts";
 import { ageRecords, shapeAnswer, type ShapedAnswer } from "./answer.ts";
-import { EDNS_UDP_SIZE, encodeReply, frame, frameAt, MAX_MESSAGE, parseQuery, type RcodeName, typeName } from "./codec.ts";
+import { EDNS_UDP_SIZE, encodeReply, parseQuery, type RcodeName, typeName } from "./codec.ts";
 import { checkName, checkTxt, createUniqueNameCounter, DEFAULT_HEURISTICS, type HeuristicHit, type HeuristicsConfig } from "./heuristics.ts";
 import { createUpstreamClient, type UpstreamClient } from "./upstream.ts";
+import { serveDnsTcp } from "./tcp.ts";
 import { RuntimeError } from "../errors.ts";
 
 /**
@@ -463,40 +464,7 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
   }
 
   function onTcp(sock: TcpSocket): void {
-    if (tcpConns.size >= maxTcp) {
-      sock.destroy();
-      return;
-    }
-    tcpConns.add(sock);
-    sock.setTimeout(tcpIdleMs, () => sock.destroy());
-    const client = `${sock.remoteFamily === "IPv6" ? `[${sock.remoteAddress}]` : sock.remoteAddress}:${sock.remotePort}`;
-    let buf: Buffer = Buffer.alloc(0);
-    let pending = 0;
-    sock.on("data", (d: Buffer) => {
-      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-      if (buf.length > MAX_MESSAGE + 2 + 64 * 1024) return void sock.destroy();
-      let off = 0;
-      for (;;) {
-        const f = frameAt(buf, off);
-        if (f === null) break;
-        off = f.next;
-        if (pending >= 32) return void sock.destroy(); // pipelining bound
-        pending++;
-        void handle(f.msg, client, "tcp").then(
-          (r) => {
-            pending--;
-            if (r !== null && !sock.destroyed) sock.write(frame(r));
-          },
-          () => {
-            pending--;
-            sock.destroy();
-          },
-        );
-      }
-      buf = off === 0 ? buf : buf.subarray(off);
-    });
-    sock.on("error", () => {});
-    sock.on("close", () => tcpConns.delete(sock));
+    serveDnsTcp(sock, { conns: tcpConns, maxConns: maxTcp, idleMs: tcpIdleMs, answer: (msg, client) => handle(msg, client, "tcp") });
   }
 
   const family = o.listen.address.includes(":") ? 6 : 4;

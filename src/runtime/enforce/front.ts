@@ -14,7 +14,7 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { createServer, type Server, type Socket as TcpSocket } from "node:net";
-import { frame, frameAt, MAX_MESSAGE } from "../dns/codec.ts";
+import { serveDnsTcp } from "../dns/tcp.ts";
 import { RuntimeError } from "../errors.ts";
 
 export type QueryHandler = (msg: Uint8Array, client: string, transport: "udp" | "tcp") => Promise<Buffer | null>;
@@ -81,40 +81,13 @@ export function createDnsFront(o: DnsFrontOptions): DnsFront {
   }
 
   function onTcp(sock: TcpSocket): void {
-    if (conns.size >= maxTcp) return void sock.destroy();
-    conns.add(sock);
-    sock.setTimeout(tcpIdleMs, () => sock.destroy());
-    const client = `${sock.remoteFamily === "IPv6" ? `[${sock.remoteAddress}]` : sock.remoteAddress}:${sock.remotePort}`;
-    let buf: Buffer = Buffer.alloc(0);
-    let pending = 0;
-    sock.on("data", (d: Buffer) => {
-      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-      if (buf.length > MAX_MESSAGE + 2 + 64 * 1024) return void sock.destroy();
-      let off = 0;
-      for (;;) {
-        const f = frameAt(buf, off);
-        if (f === null) break;
-        off = f.next;
-        if (pending >= 32) return void sock.destroy();
-        pending++;
-        dispatch(
-          Buffer.from(f.msg),
-          client,
-          "tcp",
-          (r) => {
-            pending--;
-            if (!sock.destroyed) sock.write(frame(r));
-          },
-          () => {
-            pending--;
-            sock.destroy();
-          },
-        );
-      }
-      buf = off === 0 ? buf : buf.subarray(off);
+    serveDnsTcp(sock, {
+      conns,
+      maxConns: maxTcp,
+      idleMs: tcpIdleMs,
+      // a copy: a paused front holds the question until the guard is swapped
+      answer: (msg, client) => new Promise<Buffer | null>((ok, fail) => dispatch(Buffer.from(msg), client, "tcp", ok, fail)),
     });
-    sock.on("error", () => {});
-    sock.on("close", () => conns.delete(sock));
   }
 
   return {
