@@ -17,22 +17,13 @@
 import { loadPolicyText } from "../src/policy/load.ts";
 import { parseWithLibrary, parseYaml } from "../src/policy/parse.ts";
 import { lintPolicy } from "../src/lint/index.ts";
+import { prng } from "./lib.ts";
 
 const SEED = 0x5eed5;
 const N_RULES = 200;
 const PER_RULE = 500;
 const TARGET_MS = 2000;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(SEED);
 const int = (n: number): number => Math.floor(rnd() * n);
 const ALPHA = "abcdefghijklmnopqrstuvwxyz0123456789";
