@@ -211,6 +211,64 @@ export function encodeReply(r: Reply, maxSize: number | null): Buffer {
   return tryEncode({ ...r, answers: [], authorities: [] }, false, true) ?? minimalHeader(r.id, r.rd, "SERVFAIL");
 }
 
+/**
+ * A reply encoded once, to be stamped per query (a cache hit): `stampReply` writes the id,
+ * the RD flag, the client's spelling of the question name and the aged TTLs into a copy.
+ * The result is byte for byte what `encodeReply` gives for the same reply (dns-packet writes
+ * names without compression, so the question name is the only place the client's case goes).
+ */
+export interface ReplyTemplate {
+  readonly wire: Buffer;
+  /** byte length of the question name (starts at offset 12) */
+  readonly nameLength: number;
+  /** offsets of the TTL fields of the answer and authority records */
+  readonly ttlOffsets: readonly number[];
+  /** their TTLs as encoded (elapsed 0) */
+  readonly ttls: readonly number[];
+}
+
+/**
+ * Encode `r` (any id, rd false, the question in lowercase) untruncated for stamping; null
+ * when dns-packet cannot encode it (the caller then goes through `encodeReply`).
+ */
+export function replyTemplate(r: Reply): ReplyTemplate | null {
+  if (r.question === null || r.question.qnameRaw === "") return null;
+  const wire = tryEncode({ ...r, id: 0, rd: false }, true);
+  if (wire === null) return null;
+  const nameEnd = skipName(wire, 12);
+  if (nameEnd < 0) return null;
+  const records = ((wire[6]! << 8) | wire[7]!) + ((wire[8]! << 8) | wire[9]!);
+  const ttlOffsets: number[] = [];
+  const ttls: number[] = [];
+  let off = nameEnd + 4;
+  for (let i = 0; i < records; i++) {
+    off = skipName(wire, off);
+    if (off < 0 || off + 10 > wire.length) return null;
+    ttlOffsets.push(off + 4);
+    ttls.push(wire.readUInt32BE(off + 4));
+    off += 10 + ((wire[off + 8]! << 8) | wire[off + 9]!);
+  }
+  return { wire, nameLength: nameEnd - 12, ttlOffsets, ttls };
+}
+
+/**
+ * The reply of `t` for query `msg` (parsed by `parseQuery`: its question name starts at 12 and
+ * has `t.nameLength` bytes), with every TTL reduced by `elapsedSec` (never below 0); null when
+ * it does not fit `maxSize` (the caller then goes through `encodeReply`, which truncates).
+ */
+export function stampReply(t: ReplyTemplate, msg: Uint8Array, id: number, rd: boolean, elapsedSec: number, maxSize: number | null): Buffer | null {
+  const w = t.wire;
+  if (maxSize !== null && w.length > maxSize) return null;
+  const out = Buffer.allocUnsafe(w.length);
+  w.copy(out, 0, 0, w.length);
+  out[0] = id >> 8;
+  out[1] = id & 0xff;
+  if (rd) out[2] = out[2]! | 0x01;
+  out.set(msg.subarray(12, 12 + t.nameLength), 12);
+  if (elapsedSec > 0) for (let i = 0; i < t.ttlOffsets.length; i++) out.writeUInt32BE(Math.max(0, t.ttls[i]! - elapsedSec), t.ttlOffsets[i]!);
+  return out;
+}
+
 function tryEncode(r: Reply, withRecords: boolean, truncated = false): Buffer | null {
   try {
     const flags =

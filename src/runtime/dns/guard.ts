@@ -13,6 +13,10 @@
  *      (each programmed (name, address) is booked with its expiry: `liveNames()`, what a
  *      phase change re-decides for the new phase)
  *   -> reply, and one FlowEvent on the sink and the `clawfence:flow` channel.
+ * A cache hit takes every step above except the upstream; what does not change between hits
+ * of one entry is computed once (`Prepared`): canonical addresses, grants per phase, the
+ * reply encoded once and stamped (id, RD, name case, aged TTLs), and the element expiries the
+ * last programming confirmed (the programmer is asked again once they may not cover a hit).
  *
  * Fail closed: any error between the decision and the reply is SERVFAIL; nothing is answered
  * unless its addresses are programmed. Bounded: per-client token buckets (bounded client
@@ -31,8 +35,8 @@ import { formatIp, parseIp } from "../../policy/addr.ts";
 import { compileSpecialCheck } from "../../match/special.ts";
 import { emitFlow, type EventSink, type FlowEvent } from "../events.ts";
 import type { SetProgrammer } from "../nft/programmer.ts";
-import { ageRecords, shapeAnswer, type ShapedAnswer } from "./answer.ts";
-import { EDNS_UDP_SIZE, encodeReply, parseQuery, type RcodeName, typeName } from "./codec.ts";
+import { ageRecords, needsRefresh, shapeAnswer, type ShapedAnswer } from "./answer.ts";
+import { EDNS_UDP_SIZE, encodeReply, parseQuery, type RcodeName, replyTemplate, type ReplyTemplate, stampReply, typeName } from "./codec.ts";
 import { checkName, checkTxt, createUniqueNameCounter, DEFAULT_HEURISTICS, type HeuristicHit, type HeuristicsConfig } from "./heuristics.ts";
 import { createUpstreamClient, type UpstreamClient } from "./upstream.ts";
 import { serveDnsTcp } from "./tcp.ts";
@@ -131,6 +135,8 @@ export function addressGrants(decider: NameDecider, name: string, ip: IpAddr, ph
   return d.monitored.length > 0 ? [...d.grants, ...d.monitored] : d.grants;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The canary domain: NXDOMAIN tells browsers the network does not want DoH. */
 export const DOH_CANARY = "use-application-dns.net";
 
@@ -138,6 +144,38 @@ interface CacheEntry {
   readonly shaped: ShapedAnswer;
   readonly storedAt: number;
   readonly expiresAt: number;
+  /** built on the first answer from this entry; what every later hit reuses */
+  prepared?: Prepared;
+}
+
+/**
+ * What answering from one cache entry needs beyond the decision, computed once per entry:
+ * a cache hit stamps a reply template and skips the programmer while the elements it last
+ * confirmed still outlive the answer (the programmer's own freshness rule, `needsRefresh`).
+ */
+interface Prepared {
+  /** answer addresses: canonical text, parsed, TTL at storage */
+  readonly addrs: ReadonlyArray<{ readonly ip: string; readonly parsed: IpAddr | null; readonly family: 4 | 6; readonly ttl: number }>;
+  /** canonical texts, for flow events */
+  readonly answerIps: readonly string[];
+  /** reply templates without / with EDNS: undefined until first needed, null when not stampable */
+  readonly templates: [ReplyTemplate | null | undefined, ReplyTemplate | null | undefined];
+  /** grants per parsed address, decided in phase generation `gen` */
+  grants: { readonly gen: number; readonly list: ReadonlyArray<readonly Grant[]> } | null;
+  /**
+   * per parsed address, an expiry (ms) its elements are known to reach: set when program()
+   * resolved for them in phase generation `gen` (a phase change starts a new table)
+   */
+  programmed: { readonly gen: number; readonly until: readonly number[] } | null;
+}
+
+function prepare(shaped: ShapedAnswer): Prepared {
+  const addrs = shaped.addresses.map((a) => {
+    const p = parseIp(a.ip);
+    const ip = p ? formatIp(p) : a.ip;
+    return { ip, parsed: p ? parseIp(ip) : null, family: a.family, ttl: a.ttl };
+  });
+  return { addrs, answerIps: addrs.map((a) => a.ip), templates: [undefined, undefined], grants: null, programmed: null };
 }
 
 export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
@@ -155,6 +193,11 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
   const special = compileSpecialCheck(o.policy.internal);
   const minTtl = o.policy.dns.minTtl;
   let phase = o.phase;
+  // bumped by every phase change: grants and programming records of cache entries are per phase
+  let phaseGen = 0;
+  // flow event timestamps: one ISO text per clock millisecond
+  let isoAt = Number.NaN;
+  let iso = "";
 
   // names listed exactly by some allow rule carry no free-form data: heuristics skip them
   const exactNames = new Set<string>();
@@ -233,16 +276,18 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
     return e;
   }
 
-  function cachePut(key: string, shaped: ShapedAnswer, now: number): void {
+  function cachePut(key: string, shaped: ShapedAnswer, now: number): CacheEntry | null {
     const negative = shaped.rcode === "NXDOMAIN" || shaped.answers.length === 0;
-    if (shaped.rcode !== "NOERROR" && shaped.rcode !== "NXDOMAIN") return;
+    if (shaped.rcode !== "NOERROR" && shaped.rcode !== "NXDOMAIN") return null;
     const ttl = negative ? Math.min(shaped.ttl, maxNegTtl) : shaped.ttl;
-    if (ttl <= 0) return;
+    if (ttl <= 0) return null;
     if (cache.size >= cacheEntries) {
       const oldest = cache.keys().next();
       if (!oldest.done) cache.delete(oldest.value);
     }
-    cache.set(key, { shaped, storedAt: now, expiresAt: now + ttl * 1000 });
+    const e: CacheEntry = { shaped, storedAt: now, expiresAt: now + ttl * 1000 };
+    cache.set(key, e);
+    return e;
   }
 
   async function handle(msg: Uint8Array, client: string, transport: "udp" | "tcp"): Promise<Buffer | null> {
@@ -348,8 +393,7 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
           hintKnown: (ip) => o.programmer.holds(grants, formatIp(ip)),
         });
         if (shaped.problem !== null) throw new RuntimeError("CF_RUNTIME_DNS_ANSWER", shaped.problem, "the upstream's answer is broken; nothing was answered");
-        entry = { shaped, storedAt: now, expiresAt: now };
-        cachePut(key, shaped, now);
+        entry = cachePut(key, shaped, now) ?? { shaped, storedAt: now, expiresAt: now };
       } catch (err) {
         stats.servfail++;
         event({ now, t0, name: q.qname, qtype: q.qtype, client, transport, decision, rcode: "SERVFAIL", detail: err instanceof Error ? err.message : String(err) });
@@ -371,31 +415,49 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
       }
     }
 
-    const answers = ageRecords(shaped.answers, elapsed);
-    const authorities = ageRecords(shaped.authorities, elapsed);
-    const addrs = shaped.addresses.map((a) => {
-      const ip = parseIp(a.ip);
-      return { ip: ip ? formatIp(ip) : a.ip, family: a.family, ttl: Math.max(0, a.ttl - elapsed) };
-    });
+    const prep = (entry.prepared ??= prepare(shaped));
+    const addrs = prep.addrs;
     // allowed names open their grants; names answered only because of monitor mode open the
     // sets of monitor-mode deny rules (`monitored`), whose chain statements log and accept
     if ((decision.verdict === "allow" || !decision.enforced) && addrs.length > 0) {
+      const gen = phaseGen;
       try {
-        const entries = addrs.flatMap((a) => {
-          const ip = parseIp(a.ip);
-          if (ip === null) return [];
-          const k = `${q.qname}|${a.ip}`;
-          const grants = addrMemo.get(k) ?? remember(addrMemo, k, addressGrants(o.decider, q.qname, ip, phase));
-          return [{ grants, address: a }];
-        });
+        if (prep.grants === null || prep.grants.gen !== gen) {
+          const list: Array<readonly Grant[]> = [];
+          for (const a of addrs) {
+            if (a.parsed === null) continue;
+            const k = `${q.qname}|${a.ip}`;
+            list.push(addrMemo.get(k) ?? remember(addrMemo, k, addressGrants(o.decider, q.qname, a.parsed, phase)));
+          }
+          prep.grants = { gen, list };
+        }
+        const grantList = prep.grants.list;
+        const entries: Array<{ grants: readonly Grant[]; address: { ip: string; family: 4 | 6; ttl: number } }> = [];
+        for (const a of addrs) if (a.parsed !== null) entries.push({ grants: grantList[entries.length] ?? [], address: { ip: a.ip, family: a.family, ttl: Math.max(0, a.ttl - elapsed) } });
+        // the elements confirmed by the last programming still outlive this answer: the
+        // programmer would send nothing (its rule, needsRefresh), so it is not asked
+        const rec = prep.programmed;
+        let fresh = rec !== null && rec.gen === gen;
+        for (let i = 0; fresh && i < entries.length; i++) {
+          const e = entries[i]!;
+          if (e.grants.length > 0 && needsRefresh(rec?.until[i], now, e.address.ttl, minTtl)) fresh = false;
+        }
         // book (name, address) before the kernel has it, so a phase change that waits for this
         // programming finds it; undone if programming fails
         const undoLive = noteLive(q.qname, entries, now);
-        try {
-          stats.programmed += await o.programmer.program(entries, minTtl);
-        } catch (err) {
-          undoLive();
-          throw err;
+        if (!fresh) {
+          try {
+            stats.programmed += await o.programmer.program(entries, minTtl);
+          } catch (err) {
+            undoLive();
+            throw err;
+          }
+          // what program() guarantees from `now` on (its clock read is no earlier): each
+          // element outlives max(ttl, min_ttl/2), and never less than the lifetime it gives
+          prep.programmed = {
+            gen,
+            until: entries.map((e) => now + Math.min(Math.max(e.address.ttl, minTtl / 2), Math.max(Math.min(e.address.ttl, maxTtl), minTtl, 1)) * 1000),
+          };
         }
       } catch (err) {
         stats.servfail++;
@@ -415,11 +477,19 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
       transport,
       decision: final,
       rcode,
-      answers: addrs.map((a) => a.ip),
+      answers: prep.answerIps,
       removed: shaped.removed,
       detail: hit !== null ? `${hit.check}: ${hit.detail}` : shaped.removed.length > 0 ? "special-purpose addresses removed from the answer" : undefined,
     });
-    return reply(rcode, answers, authorities);
+    // the reply: the entry's template stamped with this query's id, flags, name case and aged
+    // TTLs; encoded in full only when it cannot be stamped (too big for UDP: truncation)
+    const slot = q.edns !== null ? 1 : 0;
+    let tpl = prep.templates[slot];
+    if (tpl === undefined) {
+      tpl = replyTemplate({ id: 0, rd: false, rcode, question: { qnameRaw: q.qname, qtype: q.qtype, qclass: q.qclass }, answers: shaped.answers, authorities: shaped.authorities, edns: q.edns !== null });
+      prep.templates[slot] = tpl;
+    }
+    return (tpl !== null ? stampReply(tpl, msg, q.id, q.rd, elapsed, udpLimit) : null) ?? reply(rcode, ageRecords(shaped.answers, elapsed), ageRecords(shaped.authorities, elapsed));
   }
 
   function malformed(): GuardDecision {
@@ -439,8 +509,9 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
     removed?: readonly string[];
     detail?: string | undefined;
   }): void {
-    const ev: FlowEvent = {
-      ts: new Date(e.now).toISOString(),
+    // built by assignment in the field order of FlowEvent (no spreads: once per query)
+    const ev: Mutable<FlowEvent> = {
+      ts: e.now === isoAt ? iso : stamp(e.now),
       kind: "dns",
       name: e.name,
       dst_ip: null,
@@ -450,17 +521,23 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
       enforced: e.decision.enforced,
       rule: e.decision.rule,
       reason: e.decision.reason,
-      ...(e.qtype !== null ? { qtype: typeName(e.qtype) } : {}),
-      rcode: e.rcode,
-      client: e.client,
-      ...(e.answers ? { answers: e.answers } : {}),
-      ...(e.removed && e.removed.length > 0 ? { removed: e.removed } : {}),
-      ...(e.detail !== undefined ? { detail: e.detail } : {}),
-      latency_ms: Math.round((performance.now() - e.t0) * 1000) / 1000,
-      policy_hash: o.policy.hash,
-      ...(o.sandbox !== undefined ? { sandbox: o.sandbox } : {}),
     };
+    if (e.qtype !== null) ev.qtype = typeName(e.qtype);
+    ev.rcode = e.rcode;
+    ev.client = e.client;
+    if (e.answers) ev.answers = e.answers;
+    if (e.removed && e.removed.length > 0) ev.removed = e.removed;
+    if (e.detail !== undefined) ev.detail = e.detail;
+    ev.latency_ms = Math.round((performance.now() - e.t0) * 1000) / 1000;
+    ev.policy_hash = o.policy.hash;
+    if (o.sandbox !== undefined) ev.sandbox = o.sandbox;
     emitFlow(o.sink, ev);
+  }
+
+  function stamp(now: number): string {
+    isoAt = now;
+    iso = new Date(now).toISOString();
+    return iso;
   }
 
   function onTcp(sock: TcpSocket): void {
@@ -522,6 +599,7 @@ export function createDnsGuard(o: DnsGuardOptions): DnsGuard {
     },
     setPhase(p) {
       phase = p;
+      phaseGen++;
       nameMemo.clear();
       addrMemo.clear();
     },

@@ -84,11 +84,19 @@ async function main(): Promise<void> {
   const runner = createNftSession();
   const programmer = createSetProgrammer({ policy, table: values.table, runner, clock });
   if (!values["no-load"]) await programmer.load();
-  // buffered, never blocking the data path: lines are written when the event loop is free
+  // buffered, never blocking the data path: the lines of one turn of the event loop are
+  // written together when it is free (one write per batch, not per query)
   const out = values.events ? createWriteStream(values.events, { flags: "a" }) : process.stdout;
+  let lines = "";
+  const flush = (): void => {
+    if (lines === "") return;
+    out.write(lines);
+    lines = "";
+  };
   const sink: EventSink = {
     emit(e) {
-      out.write(`${JSON.stringify(e)}\n`);
+      if (lines === "") setImmediate(flush);
+      lines += `${JSON.stringify(e)}\n`;
     },
   };
   const guard = createDnsGuard({
@@ -109,7 +117,10 @@ async function main(): Promise<void> {
   const stop = (): void => {
     void guard
       .close()
-      .then(() => runner.close())
+      .then(() => {
+        flush();
+        return runner.close();
+      })
       .then(() => new Promise<void>((r) => (out === process.stdout ? r() : out.end(() => r()))))
       .then(() => process.exit(0));
   };

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as dnsPacket from "dns-packet";
-import { decodeResponse, encodeReply, parseQuery, typeNumber, wireTypeName } from "../../../src/runtime/dns/codec.ts";
+import { decodeResponse, encodeReply, parseQuery, replyTemplate, stampReply, typeNumber, wireTypeName } from "../../../src/runtime/dns/codec.ts";
 
 function q(name: string, type = "A", extra: Partial<dnsPacket.Packet> = {}): Buffer {
   return dnsPacket.encode({ type: "query", id: 77, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: type as "A", class: "IN" }], ...extra });
@@ -138,5 +138,40 @@ void test("fuzz: whatever parseQuery accepts can be answered", () => {
       }
     }),
     { numRuns: 20_000 },
+  );
+});
+
+void test("fuzz: a stamped reply template is byte for byte the reply encodeReply gives", () => {
+  const records: dnsPacket.Answer[] = [
+    { type: "CNAME", name: "www.example.com", ttl: 300, data: "edge.example.net" },
+    { type: "A", name: "edge.example.net", ttl: 30, data: "93.184.216.34" },
+    { type: "AAAA", name: "edge.example.net", ttl: 7, data: "2606:4700::10" },
+    { type: "TXT", name: "edge.example.net", ttl: 86_400, data: ["hello", "world"] },
+  ];
+  const soa = { type: "SOA", name: "example.com", ttl: 900, data: { mname: "ns.example.com", rname: "h.example.com", serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 60 } } as dnsPacket.Answer;
+  fc.assert(
+    fc.property(
+      fc.array(fc.boolean(), { minLength: 15, maxLength: 15 }), // case of each letter of www.example.com
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.boolean(),
+      fc.boolean(),
+      fc.integer({ min: 0, max: 100_000 }),
+      fc.subarray(records),
+      fc.boolean(),
+      fc.constantFrom<number | null>(null, 512, 1232, 120),
+      (upper, id, rd, edns, elapsed, answers, withSoa, maxSize) => {
+        const raw = "www.example.com".split("").map((c, i) => (upper[i] ? c.toUpperCase() : c)).join("");
+        const authorities = withSoa ? [soa] : [];
+        const t = replyTemplate({ id: 0, rd: false, rcode: "NOERROR", question: { qnameRaw: "www.example.com", qtype: 1, qclass: 1 }, answers, authorities, edns });
+        assert.ok(t);
+        const query = q(raw, "A", { id, flags: rd ? dnsPacket.RECURSION_DESIRED : 0 });
+        const stamped = stampReply(t, query, id, rd, elapsed, maxSize);
+        const aged = (rs: dnsPacket.Answer[]): dnsPacket.Answer[] => rs.map((a) => ({ ...a, ttl: Math.max(0, ((a as { ttl?: number }).ttl ?? 0) - elapsed) }) as dnsPacket.Answer);
+        const want = encodeReply({ id, rd, rcode: "NOERROR", question: { qnameRaw: raw, qtype: 1, qclass: 1 }, answers: aged(answers), authorities: aged(authorities), edns }, maxSize);
+        if (stamped === null) assert.ok(maxSize !== null && t.wire.length > maxSize, "only a reply too big for the client is left to encodeReply");
+        else assert.deepEqual(stamped, want);
+      },
+    ),
+    { numRuns: 400 },
   );
 });

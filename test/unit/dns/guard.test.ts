@@ -13,7 +13,7 @@ import * as dnsPacket from "dns-packet";
 import type { Packet } from "dns-packet";
 import { compileDecider } from "../../../src/match/decide.ts";
 import { createDnsGuard, type DnsGuard } from "../../../src/runtime/dns/guard.ts";
-import { createSetProgrammer } from "../../../src/runtime/nft/programmer.ts";
+import { createSetProgrammer, type SetProgrammer } from "../../../src/runtime/nft/programmer.ts";
 import type { NftRunner } from "../../../src/runtime/nft/session.ts";
 import { createMemorySink, FLOW_CHANNEL, type FlowEvent } from "../../../src/runtime/events.ts";
 import type { Policy } from "../../../src/policy/ir.ts";
@@ -50,6 +50,8 @@ interface Rig {
   sink: ReturnType<typeof createMemorySink>;
   clock: { t: number; now(): number };
   failNft: { on: boolean };
+  /** program() calls the guard made, and a switch that makes them reject before the runner */
+  programCalls: { n: number; fail: boolean };
   close(): Promise<void>;
 }
 
@@ -73,7 +75,15 @@ async function rig(p: Policy = testPolicy(), limits = {}): Promise<Rig> {
     close: () => Promise.resolve(),
   };
   const clock = { t: 1_700_000_000_000, now: () => clock.t };
-  const programmer = createSetProgrammer({ policy: p, table: "cf_test", runner, clock });
+  const real = createSetProgrammer({ policy: p, table: "cf_test", runner, clock });
+  const programCalls = { n: 0, fail: false };
+  const programmer: SetProgrammer = {
+    ...real,
+    program(entries, minTtl) {
+      programCalls.n++;
+      return programCalls.fail ? Promise.reject(new Error("programmer refused")) : real.program(entries, minTtl);
+    },
+  };
   const sink = createMemorySink();
   const guard = createDnsGuard({
     listen: { address: "127.0.0.1", port: 0 },
@@ -93,6 +103,7 @@ async function rig(p: Policy = testPolicy(), limits = {}): Promise<Rig> {
     sink,
     clock,
     failNft,
+    programCalls,
     async close() {
       await guard.close();
       await upstream.close();
@@ -292,6 +303,73 @@ void test("cache hits age the TTL and do not touch the kernel while the element 
     assert.equal(r.upstream.log.length, 1, "served from cache");
     assert.equal(r.applied.length, 1, "no second nft call");
     assert.equal(r.guard.stats().cacheHits, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+void test("a cache hit skips the programmer only while the elements it confirmed outlive the answer", async () => {
+  const r = await rig();
+  try {
+    await ask(r, "api.example.com");
+    assert.equal(r.programCalls.n, 1);
+    r.clock.t += 20_000;
+    r.programCalls.fail = true;
+    const hit = await ask(r, "api.example.com");
+    assert.equal(rcode(hit.p), "NOERROR", "the elements confirmed 20 s ago live 60 s: nothing to ask");
+    assert.equal(r.programCalls.n, 1);
+    assert.deepEqual(hit.e.answers, ["93.184.216.10"]);
+    // a phase change starts a new table: the next hit must program again, and fails closed
+    r.guard.setPhase("later");
+    const after = await ask(r, "api.example.com");
+    assert.equal(r.programCalls.n, 2);
+    assert.equal(rcode(after.p), "SERVFAIL");
+    assert.match(after.e.detail ?? "", /set programming failed/);
+    r.programCalls.fail = false;
+    const ok = await ask(r, "api.example.com");
+    assert.equal(rcode(ok.p), "NOERROR");
+    assert.equal(r.programCalls.n, 3);
+    assert.equal(r.upstream.log.length, 1, "all served from the cache");
+  } finally {
+    await r.close();
+  }
+});
+
+void test("a cache hit refreshes through the programmer when min_ttl asks for more than the element is known to have", async () => {
+  const base = testPolicy();
+  const r = await rig({ ...base, dns: { ...base.dns, minTtl: 300 } });
+  try {
+    await ask(r, "api.example.com");
+    r.clock.t += 1_000;
+    r.programCalls.fail = true;
+    const { p } = await ask(r, "api.example.com");
+    assert.equal(r.programCalls.n, 2, "59 s of TTL left but half of min_ttl (150 s) is not known to be covered");
+    assert.equal(rcode(p), "SERVFAIL");
+  } finally {
+    await r.close();
+  }
+});
+
+void test("cache hits keep the client's name case, id and RD flag, and age every TTL", async () => {
+  const r = await rig();
+  try {
+    await ask(r, "www.cdn.example.net");
+    r.clock.t += 10_500;
+    const msg = dnsPacket.encode({ type: "query", id: 9, flags: 0, questions: [{ name: "WwW.CDN.example.NET", type: "A", class: "IN" }] });
+    const out = await r.guard.handle(msg, "127.0.0.1:5353", "udp");
+    assert.ok(out);
+    const p = dnsPacket.decode(out);
+    assert.equal(p.id, 9);
+    assert.equal(p.flag_rd, false);
+    assert.equal(p.questions?.[0]?.name, "WwW.CDN.example.NET");
+    assert.equal(p.additionals?.length ?? 0, 0, "no OPT echoed to a client that sent none");
+    assert.deepEqual(
+      p.answers?.map((a) => [a.type, (a as { ttl?: number }).ttl]),
+      [
+        ["CNAME", 289],
+        ["A", 19],
+      ],
+    );
   } finally {
     await r.close();
   }
