@@ -20,6 +20,17 @@
  * `targetPort`. A client that lies in its SNI reaches the host it named, not the one it
  * meant to reach, and that host is allowed. Connections without a name are refused.
  *
+ * Transparent HTTP is decided once per connection, like TLS: the first request head is read
+ * raw (http-head.ts, same size limit and handshake timeout as the forward proxy), its Host
+ * (or absolute URL) decided, the checked address dialed, the buffered bytes written, and
+ * from then on the connection is a raw relay both ways. Later keep-alive requests on it go
+ * on unparsed, and that is safe for the same reason: they can only reach the server this
+ * connection was dialed to, an address already checked for the allowed name and port. A
+ * client that names another host in a later Host header still reaches the allowed one
+ * (which sees a Host it may refuse); it cannot reach anything else. The forward proxy
+ * (`http` listener) is different: there each request names its own destination, so each
+ * keep-alive request is parsed and decided on its own.
+ *
  * Denials: 403 with `X-Clawfence-Rule` / `X-Clawfence-Reason`, SOCKS reply 0x02, or a TLS
  * `access_denied` alert inside a tunnel; upstream failures 502 / SOCKS 0x04/0x05;
  * unreadable requests 400 / SOCKS 0x01/0x07/0x08. Nothing here throws into the event loop:
@@ -42,6 +53,7 @@ import { createGate, type Authorization, type FlowDecider, type Gate } from "./g
 import type { NameResolver } from "./resolver.ts";
 import { createBufferPool, createRelay, type Relay } from "./relay.ts";
 import { CMD_BIND, CMD_CONNECT, CMD_UDP_ASSOCIATE, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, REP, encodeReply, encodeUdpHeader, parseGreeting, parseRequest, parseUdpDatagram } from "./socks5.ts";
+import { findHeadEnd, parseRequestHead, transparentTarget, type HeadEnd } from "./http-head.ts";
 import { TargetParseError, hostText, parseAbsoluteUrl, parseAuthority, parseHost, type HttpTarget, type Target } from "./target.ts";
 
 // node:http through require, not an ESM import: an ESM import of a builtin builds its whole
@@ -535,7 +547,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     const t0 = clock.now();
     let target: HttpTarget;
     try {
-      target = requestTarget(spec, req);
+      target = requestTarget(req);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       sendSimple(res, 400, { "X-Clawfence-Reason": "malformed", Connection: "close" }, `clawfence: ${msg}\n`);
@@ -598,15 +610,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
     );
   }
 
-  function requestTarget(spec: ListenerSpec, req: IncomingMessage): HttpTarget {
-    const url = req.url ?? "";
-    if (spec.kind === "transparent-http" && url.startsWith("/")) {
-      const host = req.headers.host;
-      if (host === undefined || host === "") throw new TargetParseError("CF_PROXY_NO_HOST", "the request has no Host header; a transparent listener decides on it");
-      const t = parseAuthority(host, spec.targetPort ?? 80);
-      return { ...t, path: url, authority: host };
-    }
-    return parseAbsoluteUrl(url);
+  function requestTarget(req: IncomingMessage): HttpTarget {
+    return parseAbsoluteUrl(req.url ?? "");
   }
 
   function onClientError(spec: ListenerSpec, err: NodeJS.ErrnoException, sock: net.Socket): void {
@@ -639,8 +644,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
       admit(sock);
     });
     server.on("request", (req, res) => onRequest(spec, req, res));
-    if (spec.kind === "http") server.on("connect", onConnect);
-    else server.on("connect", (_req: IncomingMessage, sock: net.Socket) => onClientError(spec, Object.assign(new Error("CONNECT on a transparent listener"), { code: "CF_PROXY_CONNECT_TRANSPARENT" }), sock));
+    server.on("connect", onConnect);
     server.on("clientError", (err: NodeJS.ErrnoException, sock: net.Socket) => onClientError(spec, err, sock));
     return server;
   }
@@ -879,13 +883,130 @@ export function createProxy(opts: ProxyOptions): Proxy {
       .catch((e: unknown) => internalFailure(ctx, sock, e));
   }
 
+  // ------------------------------------------------------------------ transparent HTTP
+
+  type HeadStep = HeadEnd | { status: "timeout" } | { status: "closed" };
+
+  /**
+   * Read from `sock` until a whole request head (at most `maxHeaderBytes`) is buffered, the
+   * handshake timeout passes or the client closes. The socket is paused afterwards.
+   */
+  function readHead(sock: net.Socket): Promise<{ step: HeadStep; buf: Buffer }> {
+    return new Promise((resolve) => {
+      let buf: Buffer = Buffer.alloc(0);
+      const finish = (step: HeadStep): void => {
+        clearTimeout(timer);
+        sock.removeListener("data", onData);
+        sock.removeListener("end", onEnd);
+        sock.removeListener("close", onEnd);
+        sock.pause();
+        resolve({ step, buf });
+      };
+      const onData = (d: Buffer): void => {
+        const searched = buf.length;
+        buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+        const step = findHeadEnd(buf, limits.maxHeaderBytes, searched);
+        if (step.status !== "more") finish(step);
+      };
+      const onEnd = (): void => finish({ status: "closed" });
+      const timer = setTimeout(() => finish({ status: "timeout" }), limits.handshakeTimeoutMs);
+      sock.on("data", onData);
+      sock.once("end", onEnd);
+      sock.once("close", onEnd);
+      sock.resume();
+    });
+  }
+
+  /**
+   * Answer on a raw client socket and close it: input is read and dropped until the client
+   * closes its side (so no reset discards the answer), for at most the handshake timeout
+   * (a client still sending, or not reading, is then cut).
+   */
+  function answerAndClose(sock: net.Socket, response: string): void {
+    if (sock.destroyed) return;
+    const timer = setTimeout(() => sock.destroy(), limits.handshakeTimeoutMs);
+    sock.once("close", () => clearTimeout(timer));
+    sock.on("data", () => {});
+    sock.once("end", () => sock.destroy());
+    sock.resume();
+    sock.end(response);
+  }
+
+  function onTransparentHttp(spec: ListenerSpec, sock: net.Socket): void {
+    if (!admit(sock)) return;
+    sock.on("error", () => sock.destroy());
+    const ctx = newCtx(sock, "transparent-http");
+    const port = spec.targetPort ?? 80;
+    const t0 = clock.now();
+    void readHead(sock)
+      .then(async ({ step, buf }) => {
+        const malformed = (status: number, text: string, code: string, detail: string): void => {
+          answerAndClose(sock, rawResponse(status, text, { "X-Clawfence-Reason": "malformed" }, `clawfence: ${code}\n`));
+          emit(ctx, { name: null, ip: null, port: null, decision: MALFORMED, detail });
+        };
+        if (step.status === "closed") {
+          sock.destroy();
+          if (buf.length > 0) emit(ctx, { name: null, ip: null, port: null, decision: MALFORMED, detail: "client closed inside the request head" });
+          return;
+        }
+        if (step.status === "timeout" || step.status === "more") return malformed(408, "Request Timeout", "HPE_HEADERS_TIMEOUT", "408 no complete request head before the handshake timeout");
+        if (step.status === "too-big") return malformed(431, "Request Header Fields Too Large", "HPE_HEADER_OVERFLOW", `431 the request head is over ${limits.maxHeaderBytes} bytes`);
+        let target: HttpTarget;
+        let method = "?";
+        try {
+          const head = parseRequestHead(buf.subarray(0, step.length));
+          method = head.method;
+          ctx.via = `transparent-http ${method}`;
+          target = transparentTarget(head, port);
+        } catch (e) {
+          const code = e instanceof TargetParseError ? e.code : "CF_PROXY_BAD_HEAD";
+          const msg = e instanceof Error ? e.message : String(e);
+          answerAndClose(sock, rawResponse(400, "Bad Request", { "X-Clawfence-Reason": "malformed" }, `clawfence: ${msg}\n`));
+          emit(ctx, { name: null, ip: null, port: null, decision: MALFORMED, detail: `${code}: ${msg}` });
+          return;
+        }
+        const what = `${method} http://${target.authority}${target.path.length > 200 ? `${target.path.slice(0, 200)}...` : target.path}`;
+        const auth = await gate.authorize(target);
+        if (auth.kind === "deny") {
+          answerAndClose(sock, rawResponse(403, "Forbidden", decisionHeaders(auth.decision), denyBody(what, auth.decision, auth.detail)));
+          emit(ctx, { name: auth.name, ip: auth.address, port: target.port, decision: auth.decision, detail: auth.detail, latencyMs: clock.now() - t0 });
+          return;
+        }
+        if (auth.kind === "unresolved") {
+          answerAndClose(sock, rawResponse(502, "Bad Gateway", { "X-Clawfence-Error": auth.code }, `clawfence: ${auth.detail}\n`));
+          emit(ctx, { name: auth.name, ip: null, port: target.port, decision: auth.decision, detail: auth.detail, latencyMs: clock.now() - t0 });
+          return;
+        }
+        const relay = createRelay(pool);
+        const d = await dial(auth.addresses, target.port, relay);
+        const latencyMs = clock.now() - t0;
+        if (!d.ok) {
+          answerAndClose(sock, rawResponse(502, "Bad Gateway", { "X-Clawfence-Error": d.code }, `clawfence: connecting to ${target.authority} failed (${d.code})\n`));
+          emit(ctx, { name: auth.name, ip: d.ip, port: target.port, decision: auth.decision, detail: `connect failed: ${d.code}`, latencyMs });
+          return;
+        }
+        const up = d.sock;
+        if (sock.destroyed) {
+          up.destroy();
+          emit(ctx, { name: auth.name, ip: d.ip, port: target.port, decision: auth.decision, detail: "client left before the upstream connection opened", latencyMs });
+          return;
+        }
+        // the head and whatever followed it go out unchanged; from here on nothing is parsed
+        up.write(buf);
+        relay.start(up, sock);
+        splice(sock, up, () => emit(ctx, { name: auth.name, ip: d.ip, port: target.port, decision: auth.decision, detail: auth.detail, up: up.bytesWritten, down: up.bytesRead, latencyMs }));
+      })
+      .catch((e: unknown) => internalFailure(ctx, sock, e));
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   function makeServer(spec: ListenerSpec): net.Server {
     switch (spec.kind) {
       case "http":
-      case "transparent-http":
         return httpServer(spec);
+      case "transparent-http":
+        return net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: STREAM_HWM }, (s) => onTransparentHttp(spec, s));
       case "socks5":
         return net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: STREAM_HWM }, onSocks);
       case "transparent-tls":

@@ -371,6 +371,83 @@ void test("transparent HTTP: the Host header names the destination", async () =>
   assert.match(none.text, /^HTTP\/1\.1 400 /);
 });
 
+/** Read one response with a Content-Length body from a stepper; returns head and body. */
+async function readResponse(st: Awaited<ReturnType<typeof stepper>>): Promise<{ head: string; body: string }> {
+  let head = "";
+  while (!head.endsWith("\r\n\r\n")) head += (await st.read(1)).toString("latin1");
+  const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? "0");
+  return { head, body: (await st.read(len)).toString("latin1") };
+}
+
+void test("transparent HTTP: a keep-alive connection is decided once and later requests are relayed to the same server", async () => {
+  const before = rig.events.length;
+  const st = await stepper(rig.port("transparent-http"));
+  st.s.write("GET /one HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
+  const one = await readResponse(st);
+  assert.match(one.head, /^HTTP\/1\.1 200 /);
+  assert.equal(one.body, "origin allowed.test GET /one body=0 pc=-\n");
+  // the second request names another host: it is not parsed, so it reaches the server the
+  // connection was dialed to (allowed for allowed.test), with its bytes unchanged
+  st.s.write("POST /two HTTP/1.1\r\nHost: evil.test\r\nContent-Length: 5\r\n\r\nhello");
+  const two = await readResponse(st);
+  assert.match(two.head, /^HTTP\/1\.1 200 /);
+  assert.equal(two.body, "origin evil.test POST /two body=5 pc=-\n");
+  st.s.end();
+  await until(() => rig.events.slice(before).some((e) => e.detail?.startsWith("transparent-http") === true));
+  const events = rig.events.slice(before).filter((e) => e.detail?.startsWith("transparent-http") === true);
+  assert.equal(events.length, 1, "one decision and one event for the connection");
+  const e = events[0];
+  assert.deepEqual([e?.detail, e?.name, e?.verdict, e?.dst_ip, e?.dst_port], ["transparent-http GET", "allowed.test", "allow", ORIGIN, o.http]);
+  assert.ok((e?.bytes_up ?? 0) > 90, `both requests counted upstream (${e?.bytes_up})`);
+});
+
+const transparentMalformed: Array<[string, string, number, RegExp]> = [
+  ["transparent HTTP: a request without Host is refused with 400", "GET /t HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, /CF_PROXY_NO_HOST/],
+  ["transparent HTTP: two Host headers are refused with 400", "GET /t HTTP/1.1\r\nHost: allowed.test\r\nHost: evil.test\r\n\r\n", 400, /CF_PROXY_DUP_HOST/],
+  ["transparent HTTP: a Host that is neither name nor address is refused with 400", "GET /t HTTP/1.1\r\nHost: a b\r\n\r\n", 400, /CF_PROXY_BAD_NAME/],
+  ["transparent HTTP: a request head over 16 KiB is refused with 431", `GET /t HTTP/1.1\r\nHost: allowed.test\r\nX: ${"a".repeat(17000)}\r\n\r\n`, 431, /over 16384 bytes/],
+  ["transparent HTTP: CONNECT is refused with 400", "CONNECT allowed.test:80 HTTP/1.1\r\nHost: allowed.test:80\r\n\r\n", 400, /CF_PROXY_CONNECT_TRANSPARENT/],
+  ["transparent HTTP: a folded header line is refused with 400", "GET /t HTTP/1.1\r\nHost: allowed.test\r\nX: a\r\n b\r\n\r\n", 400, /CF_PROXY_BAD_HEADER/],
+];
+for (const [title, raw, status, detail] of transparentMalformed) {
+  void test(title, async () => {
+    const before = rig.events.length;
+    const r = await exchange(rig.port("transparent-http"), raw);
+    assert.match(r.text, new RegExp(`^HTTP/1\\.1 ${status} `));
+    assert.match(r.text, /X-Clawfence-Reason: malformed/);
+    await until(() => rig.events.slice(before).some((e) => e.detail?.startsWith("transparent-http") === true));
+    const e = rig.events.slice(before).find((x) => x.detail?.startsWith("transparent-http") === true);
+    assert.deepEqual([e?.verdict, e?.reason], ["deny", "malformed"]);
+    assert.match(e?.detail ?? "", detail);
+  });
+}
+
+void test("transparent HTTP: a denied Host gets 403 with the rule and reason", async () => {
+  const r = await exchange(rig.port("transparent-http"), "GET /t HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+  assert.match(r.text, /^HTTP\/1\.1 403 /);
+  assert.match(r.text, /X-Clawfence-Rule: no-evil\r\n/);
+  assert.match(r.text, /X-Clawfence-Reason: rule-deny\r\n/);
+});
+
+void test("transparent HTTP: an absolute-form target is decided by its URL", async () => {
+  const r = await exchange(rig.port("transparent-http"), `GET http://allowed.test:${o.http}/abs HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`);
+  assert.match(r.text, /^HTTP\/1\.1 200 /);
+  assert.match(r.text, /origin allowed\.test GET http:\/\/allowed\.test:\d+\/abs/);
+  const no = await exchange(rig.port("transparent-http"), `GET http://evil.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\n`);
+  assert.match(no.text, /^HTTP\/1\.1 403 /);
+});
+
+void test("transparent HTTP: an allowed name whose server refuses answers 502", async () => {
+  const r = await exchange(rig.port("transparent-http"), "GET / HTTP/1.1\r\nHost: dead.test:9\r\n\r\n");
+  assert.match(r.text, /^HTTP\/1\.1 502 /);
+  assert.match(r.text, /X-Clawfence-Error: ECONNREFUSED/);
+});
+
+void test("slowloris: a transparent HTTP head dribbled byte by byte is cut at the handshake timeout", async () => {
+  const ms = await dribble(rig.port("transparent-http"), Buffer.from(`GET / HTTP/1.1\r\nHost: allowed.test\r\nX-Slow: ${"a".repeat(200)}\r\n\r\n`), 50);
+  assert.ok(ms < 3000, `closed after ${ms} ms`);
+});
+
 // ---------------------------------------------------------------- limits
 
 async function dribble(port: number, bytes: Buffer, everyMs: number): Promise<number> {
