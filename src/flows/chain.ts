@@ -11,13 +11,73 @@
  * a signature. Someone who can rewrite the whole file can recompute every hash; ship the head
  * hash elsewhere (a report, syslog) to anchor it.
  *
- * Map: store.ts calls `rowHash` for each row it inserts; `verifyChain` walks rows in id order
- * (store.ts feeds it from SQLite) and returns the first broken link. Pure: node:crypto only.
+ * Fast path for writers: `canonical(row)` is `[id,` + rowBody(row) + `,dropped_total]`, where
+ * `rowBody` is the JSON of the columns between `id` and `dropped_total` without its brackets.
+ * The store computes that body once per row (on the emitting thread, before the hand-over to
+ * the writer) and `chainHash` adds the id and counter the transaction assigns; the text hashed
+ * is byte for byte what `canonicalRow` gives (test/unit/flows/chain.test.ts checks both agree).
+ *
+ * Map: writer.ts calls `chainHash` for each row it inserts; `verifyChain` walks rows in id
+ * order (store.ts feeds it from SQLite) with `rowHash` and returns the first broken link.
+ * Pure: node:crypto only.
  */
 import { hash } from "node:crypto";
 import { HASHED_COLUMNS, type FlowRow, type HashedColumn } from "./schema.ts";
 
 export type HashInput = Pick<FlowRow, HashedColumn>;
+
+/** The hashed columns a row has before the store assigns `id` and `dropped_total`. */
+export type BodyInput = Omit<HashInput, "id" | "dropped_total">;
+
+/** One value of a body column, as bound to SQLite and as JSON.parse returns it. */
+export type BodyValue = string | number | null;
+
+/**
+ * The body columns' values in hashing order (HASHED_COLUMNS without the first, `id`, and the
+ * last, `dropped_total`). Written out rather than mapped over HASHED_COLUMNS: this runs once per
+ * event on the emitting thread.
+ */
+export function rowBodyValues(r: BodyInput): BodyValue[] {
+  return [
+    r.ts_ms,
+    r.kind,
+    r.sandbox,
+    r.policy_hash,
+    r.name,
+    r.qtype,
+    r.rcode,
+    r.client,
+    r.dst_ip,
+    r.dst_port,
+    r.proto,
+    r.verdict,
+    r.enforced,
+    r.rule,
+    r.reason,
+    r.detail,
+    r.answers,
+    r.removed,
+    r.latency_ms,
+    r.bytes_up,
+    r.bytes_down,
+    r.duration_ms,
+    r.extra,
+  ];
+}
+
+/** JSON of `values` (from rowBodyValues) without the enclosing brackets; never contains a raw newline. */
+export function bodyText(values: readonly BodyValue[]): string {
+  const json = JSON.stringify(values);
+  return json.slice(1, json.length - 1);
+}
+
+/**
+ * `rowHash(prev, row)` for a row whose body text is `body` (bodyText of its values). `id` and
+ * `droppedTotal` are safe integers, whose JSON is their decimal text.
+ */
+export function chainHash(prevHash: string, id: number, body: string, droppedTotal: number): string {
+  return hash("sha256", `${prevHash}\n[${id},${body},${droppedTotal}]`, "hex");
+}
 
 export function canonicalRow(row: HashInput): string {
   return JSON.stringify(HASHED_COLUMNS.map((c) => row[c]));

@@ -41,13 +41,21 @@ const KNOWN = new Set([
   "policy_hash",
 ]);
 
+// A lone UTF-16 surrogate cannot be stored as UTF-8: SQLite would keep U+FFFD while the hash
+// covered the surrogate, and the row would never verify. Store (and hash) the U+FFFD.
 const str = (v: unknown): string | null => {
-  if (typeof v === "string") return v;
+  if (typeof v === "string") return v.toWellFormed();
   if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
   return v === undefined || v === null ? null : (safeJson(v) ?? null);
 };
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
-const int = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : null);
+// Only safe integers: SQLite refuses a larger number in an INTEGER column of a STRICT table, and
+// one such event would fail (and so hold back) its whole batch.
+const int = (v: unknown): number | null => {
+  if (typeof v !== "number") return null;
+  const n = Math.trunc(v);
+  return Number.isSafeInteger(n) ? n : null;
+};
 const list = (v: unknown): string | null => (Array.isArray(v) ? JSON.stringify(v.map(String)) : null);
 
 /**

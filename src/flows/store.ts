@@ -6,7 +6,9 @@
  *   one batch per turn of the event loop --> writer (flows/writer.ts): one transaction per
  *   batch that extends the hash chain (flows/chain.ts).
  *   By default the writer runs in a worker thread (flows/store-worker.ts): the emitting
- *   thread only pushes onto an array and posts batches, so SQLite time, WAL checkpoints and
+ *   thread only pushes onto an array and, per batch, converts the events to their row text
+ *   (the canonical JSON the chain hashes, writer.ts prepareEvents) and posts it as one
+ *   string (structured-cloning objects cost several times more), so SQLite time, WAL checkpoints and
  *   fsyncs never stall the DNS guard or the proxy (`stats().maxPauseMs` is what this thread
  *   paid; bench/flows.bench.ts measures it). `thread: "inline"` writes on this thread in
  *   batches of `batchRows` (tests and short-lived tools).
@@ -42,7 +44,7 @@ import { FlowStoreError } from "./errors.ts";
 import { filterSql, type FlowFilter } from "./query.ts";
 import { rowToRecord, type FlowRecord } from "./record.ts";
 import { SCHEMA_VERSION, ensureSchema, readMeta, type FlowRow } from "./schema.ts";
-import { openBatchWriter, openDbForWriting } from "./writer.ts";
+import { openBatchWriter, openDbForWriting, prepareEvents } from "./writer.ts";
 
 export type { FlowFilter } from "./query.ts";
 export type { FlowRecord } from "./record.ts";
@@ -66,7 +68,7 @@ export interface FlowStoreOptions {
    * posts batches. "inline": SQLite runs on this thread in bounded batches (tests, tools).
    */
   readonly thread?: "worker" | "inline";
-  /** clock for `meta.created_ms` and events whose `ts` does not parse (inline only; default Date.now) */
+  /** clock for `meta.created_ms` and events whose `ts` does not parse (default Date.now) */
   readonly now?: () => number;
   /** told about failed writes (the events stay pending and are retried) */
   readonly onError?: (err: Error) => void;
@@ -197,29 +199,17 @@ export function openFlowStore(path: string, opts: FlowStoreOptions = {}): FlowSt
     });
     worker.on("error", (err) => fail(err));
     worker.on("exit", () => fail(new Error("the flow store's writer thread exited")));
+    const now = opts.now ?? Date.now;
     send = (): boolean => {
       if (failed) return false;
       const n = Math.min(queue.length, batchRows);
       const t0 = performance.now();
-      const events = queue.splice(0, n);
-      posted += n;
-      let unclonable = 0;
-      try {
-        worker.postMessage({ type: "batch", seq: seq + 1, events, dropped: pendingDropped });
-      } catch {
-        // an event holding a function or symbol cannot cross threads: send what JSON keeps
-        const plain: FlowEvent[] = [];
-        for (const e of events) {
-          try {
-            plain.push(JSON.parse(JSON.stringify(e, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))) as FlowEvent);
-          } catch {
-            unclonable++;
-          }
-        }
-        posted -= unclonable;
-        dropped += unclonable;
-        worker.postMessage({ type: "batch", seq: seq + 1, events: plain, dropped: pendingDropped + unclonable });
-      }
+      // convert here, once: the worker gets one string (cheap to post; objects are not) and
+      // hashes and binds exactly the text made here (writer.ts prepareEvents)
+      const p = prepareEvents(queue.splice(0, n), now());
+      posted += p.bodies.length;
+      dropped += p.unreadable;
+      worker.postMessage({ type: "batch", seq: seq + 1, n: p.bodies.length, text: p.bodies.join("\n"), dropped: pendingDropped + p.unreadable });
       seq++;
       pendingDropped = 0;
       pause(t0);

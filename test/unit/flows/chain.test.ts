@@ -6,7 +6,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { openFlowReader, openFlowStore } from "../../../src/flows/store.ts";
-import { canonicalRow, rowHash, type VerifyResult } from "../../../src/flows/chain.ts";
+import fc from "fast-check";
+import { bodyText, canonicalRow, chainHash, rowBodyValues, rowHash, type VerifyResult } from "../../../src/flows/chain.ts";
+import { eventToRow } from "../../../src/flows/record.ts";
+import { HASHED_COLUMNS } from "../../../src/flows/schema.ts";
+import { prepareEvents } from "../../../src/flows/writer.ts";
+import type { FlowEvent } from "../../../src/runtime/events.ts";
 import { ev, tempDir } from "./store-helpers.ts";
 
 function withStore(n: number, tamper: (db: DatabaseSync) => void): VerifyResult {
@@ -115,4 +120,143 @@ void describe("the canonical form of a row", () => {
     const r = { id: 1 } as Parameters<typeof rowHash>[1];
     assert.notEqual(rowHash("a", r), rowHash("b", r));
   });
+});
+
+void describe("the writers' fast path (body text made once, id and counter added in the transaction)", () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom("a\nb", 'q"u\\o', "\u2028", "\u0000", "é", "a\ud800b", "\udc00", "\ud83d\ude00"));
+  const number = fc.oneof(fc.double(), fc.integer(), fc.constant(-0), fc.constant(2 ** 53 + 2), fc.constant(1e21));
+  const value = fc.oneof(text, number, fc.constant(null), fc.constant(undefined), fc.boolean(), fc.array(text, { maxLength: 3 }));
+  const event = fc.record(
+    {
+      ts: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), text),
+      kind: value,
+      name: value,
+      dst_ip: value,
+      dst_port: value,
+      proto: value,
+      verdict: value,
+      enforced: value,
+      rule: value,
+      reason: value,
+      detail: value,
+      qtype: value,
+      client: value,
+      answers: value,
+      removed: value,
+      latency_ms: value,
+      bytes_up: value,
+      bytes_down: value,
+      duration_ms: value,
+      sandbox: value,
+      policy_hash: value,
+      colour: value,
+    },
+    { requiredKeys: ["ts"] },
+  ) as unknown as fc.Arbitrary<FlowEvent>;
+
+  void it("hashes exactly the documented canonical text, and its body parses back to the values bound", () => {
+    fc.assert(
+      fc.property(event, fc.integer({ min: 1, max: 2 ** 40 }), fc.nat(), fc.string({ unit: fc.constantFrom(..."0123456789abcdef".split("")), minLength: 64, maxLength: 64 }), (e, id, dropped, prev) => {
+        const p = prepareEvents([e], 5);
+        assert.equal(p.unreadable, 0);
+        const body = p.bodies[0] as string;
+        assert.ok(!body.includes("\n"), "a body must not contain a raw newline (the worker splits on it)");
+        const row = { ...eventToRow(e, 5), id, dropped_total: dropped };
+        assert.equal(`[${id},${body},${dropped}]`, canonicalRow(row));
+        assert.equal(chainHash(prev, id, body, dropped), rowHash(prev, row));
+        // what the worker parses back and binds has the same text (-0 comes back as 0; both are "0")
+        assert.equal(bodyText(JSON.parse(`[${body}]`) as Parameters<typeof bodyText>[0]), body);
+        assert.deepEqual(p.values[0], rowBodyValues(row));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  void it("lists the body columns in HASHED_COLUMNS order, without id and dropped_total", () => {
+    const row = Object.fromEntries(HASHED_COLUMNS.map((c) => [c, c])) as unknown as Parameters<typeof rowBodyValues>[0];
+    assert.deepEqual(rowBodyValues(row), HASHED_COLUMNS.slice(1, -1));
+    assert.equal(bodyText(["a", 1, null]), '"a",1,null');
+  });
+
+  void it("counts an event that cannot be read at all instead of failing the batch", () => {
+    const hostile = new Proxy({}, { ownKeys: () => { throw new Error("no"); } }) as unknown as FlowEvent;
+    const p = prepareEvents([hostile, ev(1)], 0);
+    assert.equal(p.unreadable, 1);
+    assert.equal(p.bodies.length, 1);
+  });
+
+  for (const thread of ["inline", "worker"] as const) {
+    void it(`a ${thread} store keeps a row with a lone UTF-16 surrogate verifiable (stored and hashed as U+FFFD)`, () => {
+      const t = tempDir("cf-chain-surrogate-");
+      try {
+        const s = openFlowStore(t.file("f.db"), { thread });
+        s.emit(ev(1, { name: "a\ud800b.example.com", rule: "\udc00" }));
+        s.close();
+        const r = openFlowReader(t.file("f.db"));
+        try {
+          assert.equal(r.verify().ok, true);
+          const rec = r.query()[0];
+          assert.equal(rec?.name, "a\ufffdb.example.com");
+          assert.equal(rec?.rule, "\ufffd");
+        } finally {
+          r.close();
+        }
+      } finally {
+        t.done();
+      }
+    });
+
+    void it(`a ${thread} store stores an integer field too large for SQLite as null instead of failing the batch`, () => {
+      const t = tempDir("cf-chain-big-");
+      try {
+        const s = openFlowStore(t.file("f.db"), { thread });
+        s.emit(ev(1, { dst_port: 1e300, bytes_up: 2 ** 70 }));
+        s.emit(ev(2));
+        s.close();
+        assert.equal(s.stats().written, 2);
+        const r = openFlowReader(t.file("f.db"));
+        try {
+          assert.equal(r.verify().ok, true);
+          assert.deepEqual(r.query().map((x) => [x.dst_port, x.bytes_up ?? null]), [[null, null], [443, null]]);
+        } finally {
+          r.close();
+        }
+      } finally {
+        t.done();
+      }
+    });
+
+    void it(`a ${thread} store continues a chain written row by row with the documented formula, and it verifies`, () => {
+      const t = tempDir("cf-chain-compat-");
+      try {
+        const first = openFlowStore(t.file("f.db"), { thread: "inline" });
+        first.emit(ev(1));
+        first.close();
+        // a row written by hand exactly as docs/flows.md describes (what earlier writers did)
+        const db = new DatabaseSync(t.file("f.db"));
+        const head = db.prepare("SELECT value FROM meta WHERE key = 'head_hash'").get() as { value: string };
+        const row = { ...eventToRow(ev(2, { answers: ["203.0.113.9"], latency_ms: 1.25 }), 0), id: 2, dropped_total: 0 };
+        const h = rowHash(head.value, row);
+        db.prepare(`INSERT INTO flows (${HASHED_COLUMNS.join(", ")}, prev_hash, row_hash) VALUES (${HASHED_COLUMNS.map(() => "?").join(", ")}, ?, ?)`).run(
+          ...HASHED_COLUMNS.map((c) => row[c]),
+          head.value,
+          h,
+        );
+        db.prepare("UPDATE meta SET value = ? WHERE key = ?").run("2", "head_id");
+        db.prepare("UPDATE meta SET value = ? WHERE key = ?").run(h, "head_hash");
+        db.close();
+        const s = openFlowStore(t.file("f.db"), { thread });
+        for (let i = 3; i <= 6; i++) s.emit(ev(i, { latency_ms: i / 3, detail: `line\n"${i}"` }));
+        s.close();
+        const r = openFlowReader(t.file("f.db"));
+        try {
+          assert.deepEqual(r.verify(), { ok: true, rows: 6, head: r.meta().headHash });
+        } finally {
+          r.close();
+        }
+      } finally {
+        t.done();
+      }
+    });
+  }
 });
