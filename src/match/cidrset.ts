@@ -9,8 +9,9 @@
  * Storing only the innermost node (not every covering rule per interval) keeps memory linear
  * even when one wide range encloses 100k narrow ones.
  *
- * IPv4 interval starts are a Float64Array; IPv6 starts are four 32-bit words each in a
- * Uint32Array, so lookups never compare bigints. Pure: no I/O.
+ * Interval starts are 32-bit words in a Uint32Array (one per IPv4 start, four per IPv6
+ * start), so lookups never compare bigints; the nodes are also laid out flat (parent and a
+ * slice of one shared order pool per node) so the hot path touches no object. Pure: no I/O.
  */
 import type { Cidr } from "../policy/ir.ts";
 import type { IpAddr } from "../policy/addr.ts";
@@ -26,13 +27,23 @@ export interface CidrNode {
 export interface CidrSet {
   /** index into `nodes` of the innermost CIDR containing ip, or -1 */
   lookup(ip: IpAddr): number;
+  /** the same for an IPv4 address given as a number (0 .. 2^32-1): no bigint on the hot path */
+  lookup4(v: number): number;
+  /** the same for an IPv6 address given as four 32-bit words, most significant first */
+  lookup6(w0: number, w1: number, w2: number, w3: number): number;
   readonly nodes: readonly CidrNode[];
+  /**
+   * The nodes as flat arrays, for the hot path: per node i, `flat[3i]` is the parent (or -1)
+   * and `pool[flat[3i+1] .. flat[3i+2])` are its orders (the same values as nodes[i]).
+   */
+  readonly flat: Int32Array;
+  readonly pool: Int32Array;
 }
 
 interface FamilyIndex {
   /** words per start: 1 (IPv4) or 4 (IPv6) */
   readonly words: number;
-  readonly starts: Float64Array | Uint32Array;
+  readonly starts: Uint32Array;
   /** node per interval, -1 for gaps */
   readonly node: Int32Array;
   readonly count: number;
@@ -89,7 +100,7 @@ function buildFamily(family: 4 | 6, entries: Array<{ cidr: Cidr; orders: number[
   }
   popTo(null);
   const count = starts.length;
-  const startArr = words === 1 ? new Float64Array(count) : new Uint32Array(count * 4);
+  const startArr = new Uint32Array(count * words);
   const tmp: number[] = [0, 0, 0, 0];
   for (let i = 0; i < count; i++) {
     toWords(starts[i] as bigint, words, tmp);
@@ -182,6 +193,16 @@ export function buildCidrSet(pairs: Iterable<{ readonly cidr: Cidr; readonly ord
   const nodes: CidrNode[] = [];
   const v4 = buildFamily(4, [...byKey[0].values()], nodes);
   const v6 = buildFamily(6, [...byKey[1].values()], nodes);
+  const flat = new Int32Array(nodes.length * 3);
+  const pool = new Int32Array(nodes.reduce((k, nd) => k + nd.orders.length, 0));
+  let at = 0;
+  nodes.forEach((nd, i) => {
+    flat[3 * i] = nd.parent;
+    flat[3 * i + 1] = at;
+    pool.set(nd.orders, at);
+    at += nd.orders.length;
+    flat[3 * i + 2] = at;
+  });
   // per-set scratch (lookups are synchronous): an IPv6 value is split into 32-bit words by
   // storing its halves into a BigUint64Array (which truncates mod 2^64) and reading a
   // Uint32Array view: one bigint shift instead of six
@@ -189,26 +210,37 @@ export function buildCidrSet(pairs: Iterable<{ readonly cidr: Cidr; readonly ord
   const b64 = new BigUint64Array(2);
   const u32 = new Uint32Array(b64.buffer);
   const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const lookup4 = (v: number): number => {
+    if (v4.count === 0) return -1;
+    words[0] = v;
+    const i = search(v4, words);
+    return i < 0 ? -1 : (v4.node[i] as number);
+  };
+  const lookup6 = (w0: number, w1: number, w2: number, w3: number): number => {
+    if (v6.count === 0) return -1;
+    words[0] = w0;
+    words[1] = w1;
+    words[2] = w2;
+    words[3] = w3;
+    const i = search(v6, words);
+    return i < 0 ? -1 : (v6.node[i] as number);
+  };
   return {
     nodes,
+    flat,
+    pool,
+    lookup4,
+    lookup6,
     lookup(ip: IpAddr): number {
-      if (ip.family === 4) {
-        if (v4.count === 0) return -1;
-        words[0] = Number(ip.value);
-        const i = search(v4, words);
-        return i < 0 ? -1 : (v4.node[i] as number);
-      }
-      if (v6.count === 0) return -1;
+      if (ip.family === 4) return lookup4(Number(ip.value));
       if (littleEndian) {
         b64[0] = ip.value >> 64n;
         b64[1] = ip.value;
-        words[0] = u32[1] as number;
-        words[1] = u32[0] as number;
-        words[2] = u32[3] as number;
-        words[3] = u32[2] as number;
-      } else toWords(ip.value, 4, words);
-      const i = search(v6, words);
-      return i < 0 ? -1 : (v6.node[i] as number);
+        return lookup6(u32[1] as number, u32[0] as number, u32[3] as number, u32[2] as number);
+      }
+      const w: number[] = [0, 0, 0, 0];
+      toWords(ip.value, 4, w);
+      return lookup6(w[0] as number, w[1] as number, w[2] as number, w[3] as number);
     },
   };
 }

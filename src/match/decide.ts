@@ -31,14 +31,11 @@ import type { Decision, Flow, IpAddr, Reason } from "./decision.ts";
 import { buildCidrSet, type CidrSet } from "./cidrset.ts";
 import { buildNameIndex, normalizeName, wildcardMatches, type NameIndex } from "./names.ts";
 import { ALL_PORTS, flattenPorts, formatPorts, intersectPorts, isAllPorts, portInFlat, portInRanges, subtractPorts } from "./ports.ts";
-import { classifySpecial, compileSpecialCheck } from "./special.ts";
+import { classifySpecial, compileSpecialCheck, maybeSpecial4, maybeSpecial6 } from "./special.ts";
 import { formatPos } from "../policy/errors.ts";
 
 export const DEFAULT_RULE = "default";
 
-const EMPTY = new Int32Array(0);
-/** the highest IPv4-mapped address, ::ffff:255.255.255.255 */
-const MAPPED_MAX = 0xffffffffffffn;
 
 /** One (protocol, ports) slice a name may use, and the rule that grants it. */
 export interface NameGrant {
@@ -237,19 +234,37 @@ export function compileDecider(policy: Policy): Decider {
     if (p === undefined) return noPhaseActive;
     return activeByPhase.get(p) ?? computeActive(p);
   };
+  // the hot path's form of the same: per rule, its protocol bits when active, else 0
+  const eligible = (active: Uint8Array): Uint8Array => (active === allActive ? mask : mask.map((m, i) => (active[i] === 0 ? 0 : m)));
+  const eligByPhase = new Map<string, Uint8Array>();
+  for (const [p, a] of activeByPhase) eligByPhase.set(p, eligible(a));
+  const noPhaseElig = eligible(noPhaseActive);
+  const eligFor = (phase: string | undefined): Uint8Array => {
+    if (!anyPhased) return mask;
+    const p = phase ?? policy.phases[0];
+    if (p === undefined) return noPhaseElig;
+    return eligByPhase.get(p) ?? eligible(computeActive(p));
+  };
 
   const DEC_DEFAULT = fallbackDecision(policy, policy.default === "allow" ? "default-allow" : "default-deny");
   const DEC_SPECIAL = fallbackDecision(policy, "special-range");
   const DEC_PHASE = fallbackDecision(policy, "phase-inactive");
 
   // ---------------------------------------------------------------- the hot path
+  // No allocation per decision: the address is split into numbers once (IPv4: one number;
+  // IPv6: four 32-bit words), order lists are slices of shared Int32Array pools, and the
+  // per-phase table `elig` folds "active in this phase" into the protocol bits.
 
-  /** Lowest order in `list` below `best` whose protocol, port and phase fit; else `best`. */
-  const scan = (list: Int32Array, best: number, active: Uint8Array, bit: number, port: number | undefined): number => {
-    for (let i = 0; i < list.length; i++) {
-      const o = list[i] as number;
+  const namePool = names.pool;
+  const cidrFlat = cidrs.flat;
+  const cidrPool = cidrs.pool;
+
+  /** Lowest order in pool[from..to) below `best` whose protocol, port and phase fit; else `best`. */
+  const scan = (pool: Int32Array, from: number, to: number, best: number, elig: Uint8Array, bit: number, port: number | undefined): number => {
+    for (let i = from; i < to; i++) {
+      const o = pool[i] as number;
       if (o >= best) return best;
-      if (active[o] === 0 || ((mask[o] as number) & bit) === 0) continue;
+      if (((elig[o] as number) & bit) === 0) continue;
       const pf = portsFlat[o];
       if (pf === null || pf === undefined) return o;
       if (port !== undefined && portInFlat(pf, port)) return o;
@@ -257,56 +272,99 @@ export function compileDecider(policy: Policy): Decider {
     return best;
   };
 
-  const scanIp = (ip: IpAddr, best: number, active: Uint8Array, bit: number, port: number | undefined): number => {
+  /** Walk from the innermost CIDR node out through its parents. */
+  const scanNode = (first: number, best: number, elig: Uint8Array, bit: number, port: number | undefined): number => {
     let b = best;
-    for (let node = cidrs.lookup(ip); node >= 0; ) {
-      const nd = cidrs.nodes[node];
-      if (!nd) break;
-      b = scan(nd.orders, b, active, bit, port);
-      node = nd.parent;
+    for (let node = first; node >= 0; node = cidrFlat[3 * node] as number) {
+      b = scan(cidrPool, cidrFlat[3 * node + 1] as number, cidrFlat[3 * node + 2] as number, b, elig, bit, port);
     }
     return b;
   };
 
-  // scratch for NameIndex.collect: one slot per label plus the exact entry (names are <= 253 chars)
-  const hits: Int32Array[] = Array.from({ length: 256 }, () => EMPTY);
-  const scanName = (name: string, best: number, active: Uint8Array, bit: number, port: number | undefined): number => {
+  // scratch for NameIndex.collect: [start, end) pairs, one per label plus the exact entry
+  const SCRATCH_CHARS = 1024;
+  const hits = new Int32Array(2 * (SCRATCH_CHARS + 1));
+  const hitsFor = (name: string): Int32Array => (name.length <= SCRATCH_CHARS ? hits : new Int32Array(2 * (name.length + 1)));
+  /** collect with normalization only when needed (trailing dot, ASCII uppercase) */
+  const collectName = (raw: string, out: Int32Array): number => {
+    if (raw.length === 0 || raw.charCodeAt(raw.length - 1) !== 46) {
+      const k = names.collect(raw, out);
+      if (k >= 0) return k;
+    }
+    return Math.max(0, names.collect(normalizeName(raw), out));
+  };
+  const scanName = (raw: string, best: number, elig: Uint8Array, bit: number, port: number | undefined): number => {
     let b = best;
-    const k = names.collect(name, hits);
-    for (let i = 0; i < k; i++) b = scan(hits[i] as Int32Array, b, active, bit, port);
+    const out = hitsFor(raw);
+    const k = collectName(raw, out);
+    for (let i = 0; i < k; i++) b = scan(namePool, out[2 * i] as number, out[2 * i + 1] as number, b, elig, bit, port);
     return b;
   };
 
-  /** First matching rule order for the flow's facts under `active`, or NONE. */
-  const firstMatch = (flow: Flow, ipSpecial: boolean, active: Uint8Array): number => {
-    const bit = PROTO_BIT[flow.protocol];
-    const port = flow.protocol === "icmp" ? undefined : flow.port;
+  // the current flow's address as numbers (set by splitIp; decide is synchronous)
+  /** IPv4 address (or the IPv4 host of an IPv4-mapped IPv6 address) to look up, or -1 */
+  let cur4 = -1;
+  /** an IPv6 address to look up, as words */
+  let cur6 = false;
+  let w0 = 0;
+  let w1 = 0;
+  let w2 = 0;
+  let w3 = 0;
+  const b64 = new BigUint64Array(2);
+  const u32 = new Uint32Array(b64.buffer);
+  const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  /** Splits flow.ip into cur4/cur6 and the words; returns whether it is special-purpose outside `internal`. */
+  const splitIp = (ip: IpAddr | undefined): boolean => {
+    cur4 = -1;
+    cur6 = false;
+    if (ip === undefined) return false;
+    if (ip.family === 4) {
+      cur4 = Number(ip.value);
+      return maybeSpecial4(cur4) && special(ip);
+    }
+    cur6 = true;
+    b64[0] = ip.value >> 64n;
+    b64[1] = ip.value;
+    if (littleEndian) {
+      w0 = u32[1] as number;
+      w1 = u32[0] as number;
+      w2 = u32[3] as number;
+      w3 = u32[2] as number;
+    } else {
+      w0 = u32[0] as number;
+      w1 = u32[1] as number;
+      w2 = u32[2] as number;
+      w3 = u32[3] as number;
+    }
+    // ::ffff:a.b.c.d is the IPv4 host on the wire: IPv4 CIDR entries match it too
+    if (w0 === 0 && w1 === 0 && w2 === 0xffff) cur4 = w3;
+    return maybeSpecial6(w0) && special(ip);
+  };
+
+  /** First matching rule order for the flow's facts (address already split) under `elig`, or NONE. */
+  const firstMatch = (flow: Flow, ipSpecial: boolean, elig: Uint8Array): number => {
+    const p = flow.protocol;
+    const bit = p === "tcp" ? 1 : p === "udp" ? 2 : p === "icmp" ? 4 : 0;
+    const port = p === "icmp" ? undefined : flow.port;
     let best = NONE;
-    const ip = flow.ip;
-    if (ip !== undefined) {
-      best = scanIp(ip, best, active, bit, port);
-      // cheap bigint comparison first: only ::/80-ish values can be IPv4-mapped
-      if (ip.family === 6 && ip.value <= MAPPED_MAX) {
-        const v4 = unmapV4(ip);
-        if (v4) best = scanIp(v4, best, active, bit, port);
-      }
-    }
+    if (cur6) best = scanNode(cidrs.lookup6(w0, w1, w2, w3), best, elig, bit, port);
+    if (cur4 >= 0) best = scanNode(cidrs.lookup4(cur4), best, elig, bit, port);
     if (!ipSpecial) {
       const fnames = flow.names;
       if (fnames !== undefined) {
-        for (const raw of fnames) best = scanName(normalizeName(raw), best, active, bit, port);
+        for (let i = 0; i < fnames.length; i++) best = scanName(fnames[i] as string, best, elig, bit, port);
       }
-      best = scan(anyList, best, active, bit, port);
+      if (anyList.length > 0) best = scan(anyList, 0, anyList.length, best, elig, bit, port);
     }
     return best;
   };
 
   const decide = (flow: Flow): Decision => {
-    const ipSpecial = flow.ip !== undefined && special(flow.ip);
-    const active = activeFor(flow.phase);
-    const best = firstMatch(flow, ipSpecial, active);
+    const ipSpecial = splitIp(flow.ip);
+    const elig = eligFor(flow.phase);
+    const best = firstMatch(flow, ipSpecial, elig);
     if (best < NONE) return decisions[best] as Decision;
-    if (active !== allActive && firstMatch(flow, ipSpecial, allActive) < NONE) return DEC_PHASE;
+    if (elig !== mask && firstMatch(flow, ipSpecial, mask) < NONE) return DEC_PHASE;
     if (ipSpecial && policy.default === "deny") return DEC_SPECIAL;
     return DEC_DEFAULT;
   };
@@ -316,27 +374,22 @@ export function compileDecider(policy: Policy): Decider {
   /** Orders of rules that match the name/address facts, regardless of protocol/port/phase. */
   const candidates = (name: string | undefined, ip: IpAddr | undefined, ipSpecial: boolean): number[] => {
     const out = new Set<number>();
-    const add = (l: Int32Array | undefined): void => {
-      if (l) for (const o of l) out.add(o);
+    const add = (pool: Int32Array, from: number, to: number): void => {
+      for (let i = from; i < to; i++) out.add(pool[i] as number);
     };
     if (ip !== undefined) {
       const v4 = ip.family === 6 ? unmapV4(ip) : null;
       for (const a of v4 ? [ip, v4] : [ip]) {
-        for (let node = cidrs.lookup(a); node >= 0; ) {
-          const nd = cidrs.nodes[node];
-          if (!nd) break;
-          add(nd.orders);
-          node = nd.parent;
-        }
+        for (let node = cidrs.lookup(a); node >= 0; node = cidrFlat[3 * node] as number) add(cidrPool, cidrFlat[3 * node + 1] as number, cidrFlat[3 * node + 2] as number);
       }
     }
     if (!ipSpecial) {
       if (name !== undefined) {
-        const found: Int32Array[] = [];
-        const k = names.collect(name, found);
-        for (let i = 0; i < k; i++) add(found[i]);
+        const found = hitsFor(name);
+        const k = collectName(name, found);
+        for (let i = 0; i < k; i++) add(namePool, found[2 * i] as number, found[2 * i + 1] as number);
       }
-      add(anyList);
+      add(anyList, 0, anyList.length);
     }
     return [...out].sort((a, b) => a - b);
   };

@@ -244,6 +244,18 @@ function embeddedV4(ip: IpAddr, embed: Embed): IpAddr {
   }
 }
 
+/**
+ * Prefilters for the hot path (no bigint): false means `ip` is certainly not special-purpose
+ * (so not special for any `internal`); true means ask the full check. `v` is an IPv4
+ * address as a number, `top32` the most significant 32 bits of an IPv6 address.
+ */
+export function maybeSpecial4(v: number): boolean {
+  return TABLES.v4Top8[v >>> 24] !== 0;
+}
+export function maybeSpecial6(top32: number): boolean {
+  return TABLES.v6Top16[top32 >>> 16] !== 0;
+}
+
 /** The embedded IPv4 is the real destination (translation), not a relay (tunnel). */
 function embedIsDestination(embed: Embed): boolean {
   switch (embed) {
