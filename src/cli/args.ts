@@ -13,7 +13,8 @@
 import { writeFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import type { Policy } from "../policy/ir.ts";
+import type { Policy, Upstream } from "../policy/ir.ts";
+import { parseHostPort, readSystemUpstreams } from "../runtime/dns/upstreams.ts";
 import { VAR_NAME_RE } from "../policy/wire.ts";
 import { CliError, type CliIo } from "./errors.ts";
 
@@ -61,4 +62,30 @@ export function writeOutputFile(io: CliIo, file: string, text: string): void {
   } catch (e) {
     throw new CliError("CF_IO_WRITE", `cannot write ${path}: ${(e as Error).message}`, "check the directory exists and is writable");
   }
+}
+
+/**
+ * The DNS guard's upstreams: `--dns-upstream` flags, else the policy's `dns.upstreams`, else
+ * /etc/resolv.conf's nameservers (minus `exclude`, the guard's own address where resolv.conf
+ * may point at it). A bad flag is CF_USAGE_ARGS; nothing at all is CF_USAGE_UPSTREAM.
+ */
+export function pickUpstreams(flags: readonly string[], fromPolicy: readonly Upstream[] | null, exclude?: string): Upstream[] {
+  if (flags.length > 0) {
+    return flags.map((t) => {
+      const u = parseHostPort(t, 53);
+      if (!u) throw new CliError("CF_USAGE_ARGS", `--dns-upstream '${t}' is not an address[:port]`, "write e.g. --dns-upstream 10.0.0.2 or --dns-upstream [2001:db8::53]:53");
+      return u;
+    });
+  }
+  if (fromPolicy) return [...fromPolicy];
+  const sys = readSystemUpstreams().filter((u) => u.address !== exclude);
+  if (sys.length === 0) {
+    throw new CliError(
+      "CF_USAGE_UPSTREAM",
+      `no DNS upstream: the policy has no dns.upstreams and /etc/resolv.conf lists no ${exclude === undefined ? "" : "other "}nameserver${exclude === undefined ? "" : " than the guard"}`,
+      "set dns.upstreams in the policy or pass --dns-upstream ADDR",
+      2,
+    );
+  }
+  return sys;
 }

@@ -9,15 +9,14 @@
  * Exit: 0 ok; 1 UnsupportedFeature (CF_COMPILE_UNSUPPORTED, with the rule and the fix) or
  * policy errors; 2 usage (unknown target: CF_USAGE_TARGET lists the targets) and I/O.
  */
-import { readFileSync } from "node:fs";
 import { Resolver } from "node:dns/promises";
-import { parseCommandArgs, writeOutputFile } from "../args.ts";
+import { checkPhaseArg, parseCommandArgs, writeOutputFile } from "../args.ts";
 import { CliError, type Command } from "../errors.ts";
-import type { Policy, Upstream } from "../../policy/ir.ts";
-import { parseIp } from "../../policy/addr.ts";
+import type { Policy } from "../../policy/ir.ts";
 import { UnsupportedFeature, type CompileOptions } from "../../compile/backend.ts";
 import { BACKENDS, TARGETS, isTargetName } from "../../compile/index.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
+import { readSystemUpstreams, systemUpstreams } from "../../runtime/dns/upstreams.ts";
 
 const HELP = `usage: clawfence compile POLICY --target TARGET [options]
 
@@ -55,17 +54,7 @@ async function resolveAll(names: readonly string[]): Promise<Map<string, string[
 }
 
 /** `nameserver` lines of a resolv.conf as upstreams (port 53). */
-export function parseResolvConf(text: string): Upstream[] {
-  const out: Upstream[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    if (!m?.[1]) continue;
-    const addr = m[1].replace(/%.*$/, "");
-    const ip = parseIp(addr);
-    if (ip) out.push({ address: addr, family: ip.family, port: 53 });
-  }
-  return out;
-}
+export const parseResolvConf = systemUpstreams;
 
 function int(text: string | undefined, what: string, max: number): number | undefined {
   if (text === undefined) return undefined;
@@ -107,10 +96,6 @@ export const run: Command = async (argv, io) => {
     );
   }
   const backend = BACKENDS[target];
-  if (!backend) {
-    const have = Object.keys(BACKENDS).join(", ");
-    throw new CliError("CF_USAGE_NOT_AVAILABLE", `target '${target}' is not available in this build`, `use one of: ${have}`);
-  }
   const hook = values.hook;
   if (hook !== undefined && hook !== "output" && hook !== "forward") {
     throw new CliError("CF_USAGE_VALUE", `--hook must be output or forward, not '${hook}'`, "--hook output (host egress) or --hook forward (bridge/sandbox)");
@@ -124,23 +109,11 @@ export const run: Command = async (argv, io) => {
   const logGroup = int(values["log-group"], "--log-group", 65535);
 
   let policy = loadPolicyFromCli(file, io);
-  if (values.phase !== undefined && !policy.phases.includes(values.phase)) {
-    throw new CliError(
-      "CF_USAGE_PHASE",
-      `phase '${values.phase}' is not declared by the policy`,
-      policy.phases.length ? `use one of: ${policy.phases.join(", ")}` : "this policy declares no phases: drop --phase",
-    );
-  }
+  checkPhaseArg(policy, values.phase);
   const notes: string[] = [];
   const linux = target === "nftables" || target === "iptables" || target === "ip6tables";
   if (linux && (hook ?? "output") === "output" && policy.dns.upstreams === null) {
-    let text = "";
-    try {
-      text = readFileSync("/etc/resolv.conf", "utf8");
-    } catch {
-      // no resolv.conf: DNS stays blocked, said below
-    }
-    const ups = parseResolvConf(text);
+    const ups = readSystemUpstreams(); // none (or no resolv.conf): DNS stays blocked, said below
     notes.push(ups.length ? `dns.upstreams not set: using the system resolvers from /etc/resolv.conf (${ups.map((u) => u.address).join(", ")})` : "dns.upstreams not set and /etc/resolv.conf names no resolver: DNS is blocked");
     policy = { ...policy, dns: { ...policy.dns, upstreams: ups } };
   }

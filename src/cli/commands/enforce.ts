@@ -10,14 +10,14 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseCommandArgs, parseVarOverrides } from "../args.ts";
+import { parseCommandArgs, parseVarOverrides, pickUpstreams } from "../args.ts";
 import { CliError, type CliIo } from "../errors.ts";
 import { passLintGate } from "../lint-gate.ts";
 import { loadPolicyFromCliWithInfo } from "../load-policy.ts";
 import { openFlowSinks } from "../flow-sinks.ts";
 import type { Policy, Upstream } from "../../policy/ir.ts";
 import { parseCidr } from "../../policy/addr.ts";
-import { parseHostPort, systemUpstreams } from "../../runtime/dns/serve.ts";
+import { parseHostPort } from "../../runtime/dns/upstreams.ts";
 import { parsePasswd } from "../../runtime/sandbox/identity.ts";
 import { createEnforcer, DEFAULT_HOST_GUARD, parseTarget } from "../../runtime/enforce/index.ts";
 import type { Inbound } from "../../runtime/enforce/frame.ts";
@@ -96,25 +96,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return passLintGate(loadPolicyFromCliWithInfo(policyPath, io, { overrides }));
   };
   const guardHost = target.kind === "host" ? (dnsListen?.address ?? DEFAULT_HOST_GUARD.address) : null;
-  const flagUpstreams = (values["dns-upstream"] ?? []).map((t) => {
-    const u = parseHostPort(t, 53);
-    if (!u) throw new CliError("CF_USAGE_ARGS", `--dns-upstream '${t}' is not an address[:port]`, "write e.g. --dns-upstream 10.0.0.2 or --dns-upstream [2001:db8::53]:53");
-    return u;
-  });
-  const upstreams = (p: Policy): readonly Upstream[] => {
-    if (flagUpstreams.length > 0) return flagUpstreams;
-    if (p.dns.upstreams) return p.dns.upstreams;
-    let text = "";
-    try {
-      text = readFileSync("/etc/resolv.conf", "utf8");
-    } catch {
-      // handled below
-    }
-    // the guard never asks itself (resolv.conf may point at it on a host in host mode)
-    const sys = systemUpstreams(text).filter((u) => u.address !== guardHost);
-    if (sys.length === 0) throw new CliError("CF_USAGE_UPSTREAM", "no DNS upstream: the policy has no dns.upstreams and /etc/resolv.conf lists no other nameserver than the guard", "set dns.upstreams in the policy or pass --dns-upstream ADDR", 2);
-    return sys;
-  };
+  // flags are checked once, at start; the policy fallback follows reloads
+  pickUpstreams(values["dns-upstream"] ?? [], [], guardHost ?? undefined);
+  const upstreams = (p: Policy): readonly Upstream[] => pickUpstreams(values["dns-upstream"] ?? [], p.dns.upstreams, guardHost ?? undefined);
   let passwd: string | null = null;
   const users = (p: Policy): readonly number[] | null => {
     const names = p.workload.host?.users;

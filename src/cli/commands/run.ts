@@ -7,14 +7,11 @@
  * hands the rest to runtime/sandbox. SIGINT/SIGTERM/SIGHUP are passed on to CMD; whatever
  * happens, the sandbox is removed before we exit.
  */
-import { readFileSync } from "node:fs";
 import { CliError, type CliIo } from "../errors.ts";
-import { checkPhaseArg, parseCommandArgs, parseVarOverrides } from "../args.ts";
+import { checkPhaseArg, parseCommandArgs, parseVarOverrides, pickUpstreams } from "../args.ts";
 import { loadPolicyFromCli } from "../load-policy.ts";
 import { createSandbox, cleanupLeftovers, withMode } from "../../runtime/sandbox/index.ts";
 import { resolveIdentity } from "../../runtime/sandbox/identity.ts";
-import { parseHostPort, systemUpstreams } from "../../runtime/dns/serve.ts";
-import type { Upstream } from "../../policy/ir.ts";
 import { openFlowSinks } from "../flow-sinks.ts";
 
 const HELP = `usage: clawfence run --policy POLICY [--mode monitor|enforce] [--dns-upstream ADDR]...
@@ -109,24 +106,4 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     await sandbox.close();
     await sinks.close();
   }
-}
-
-function pickUpstreams(flags: readonly string[], fromPolicy: readonly Upstream[] | null): Upstream[] {
-  if (flags.length > 0) {
-    return flags.map((t) => {
-      const u = parseHostPort(t, 53);
-      if (!u) throw new CliError("CF_USAGE_ARGS", `--dns-upstream '${t}' is not an address[:port]`, "write e.g. --dns-upstream 10.0.0.2 or --dns-upstream [2001:db8::53]:53");
-      return u;
-    });
-  }
-  if (fromPolicy) return [...fromPolicy];
-  let text = "";
-  try {
-    text = readFileSync("/etc/resolv.conf", "utf8");
-  } catch {
-    // handled below
-  }
-  const sys = systemUpstreams(text);
-  if (sys.length === 0) throw new CliError("CF_USAGE_UPSTREAM", "no DNS upstream: the policy has no dns.upstreams and /etc/resolv.conf lists no nameserver", "set dns.upstreams in the policy or pass --dns-upstream ADDR", 2);
-  return sys;
 }

@@ -16,42 +16,13 @@
 import { createWriteStream, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadPolicy } from "../../policy/load.ts";
-import { parseIp, formatIp } from "../../policy/addr.ts";
-import type { Upstream } from "../../policy/ir.ts";
 import { compileDecider } from "../../match/decide.ts";
 import { createNftSession } from "../nft/session.ts";
 import { createSetProgrammer } from "../nft/programmer.ts";
 import type { EventSink } from "../events.ts";
 import { createDnsGuard } from "./guard.ts";
+import { parseHostPort, systemUpstreams } from "./upstreams.ts";
 import type { HeuristicsConfig } from "./heuristics.ts";
-
-export function parseHostPort(text: string, defaultPort: number): Upstream | null {
-  let host = text;
-  let port = defaultPort;
-  const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracket) {
-    host = bracket[1] ?? "";
-    if (bracket[2] !== undefined) port = Number(bracket[2]);
-  } else if ((text.match(/:/g) ?? []).length === 1) {
-    const i = text.indexOf(":");
-    host = text.slice(0, i);
-    port = Number(text.slice(i + 1));
-  }
-  const ip = parseIp(host);
-  if (ip === null || !Number.isInteger(port) || port < 0 || port > 65535) return null;
-  return { address: formatIp(ip), family: ip.family, port };
-}
-
-/** nameservers of /etc/resolv.conf (the default when a policy says `dns.upstreams: null`) */
-export function systemUpstreams(resolvConf: string): Upstream[] {
-  const out: Upstream[] = [];
-  for (const line of resolvConf.split("\n")) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    const u = m?.[1] ? parseHostPort(m[1].replace(/%.*$/, ""), 53) : null;
-    if (u) out.push(u);
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
